@@ -1,0 +1,102 @@
+import keras
+from keras import ops
+
+from keras_seqattn.layers.score_attention import ScoreAttention
+from keras_seqattn.ops import checks
+from keras_seqattn.ops.attention import additive_attention
+
+
+@keras.saving.register_keras_serializable(package="keras_seqattn")
+class BahdanauAttention(ScoreAttention):
+    """Additive attention with learned projections (Bahdanau et al., 2015).
+
+    score(s, h) = vᵀ tanh(W₁ s + W₂ h),  α = softmax over the source of the scores,  c = Σ α h
+
+    where s is the decoder state (`query`), h an encoder state (`key`, default `value`), W₁, W₂ the
+    `(dq, units)` and `(dk, units)` kernels and v the `(units,)` vector. With `normalize=True` the
+    weight-normalised form g · v/‖v‖ with a bias b inside the tanh (Salimans & Kingma, 2016, as
+    tensorflow-addons' `normalize=True`): score = g vᵀ/‖v‖ tanh(W₁ s + W₂ h + b).
+
+    Args:
+        units: the size U of the hidden layer of the score.
+        normalize: use the weight-normalised score.
+        dropout: dropout rate on the attention weights while training, in [0, 1).
+        kernel_initializer: initializer of W₁, W₂ and v.
+        seed: seed of the dropout.
+
+    Call arguments:
+        query: `(batch, dq)` for one decoder step or `(batch, Tq, dq)`.
+        value: `(batch, Tv, dv)`, the encoder outputs.
+        key: optional `(batch, Tv, dk)`; defaults to `value`.
+        query_mask: optional `(batch, Tq)` boolean; filled from `query`'s Keras mask. Padded queries
+            get zero weights and a zero context; the output carries this mask.
+        value_mask: optional `(batch, Tv)` boolean, True = may attend; filled from `value`'s Keras
+            mask (e.g. `Embedding(mask_zero=True)`) when not given. A query with no key to attend
+            gets a zero context.
+        projected_key: optional `self.project_key(key)`: computed once per source sequence, it
+            saves projecting the keys again at every decoding step.
+        return_attention_scores: also return the weights `(batch, [Tq,] Tv)`.
+        training: applies dropout when True.
+
+    Returns the context `(batch, [Tq,] dv)` and, when asked, the weights.
+
+    Example:
+    >>> attention = BahdanauAttention(units=16)
+    >>> attention.build(query_shape=(None, 24), value_shape=(None, None, 32))
+    >>> encoder_outputs = keras.random.normal((2, 7, 32))
+    >>> keys = attention.project_key(encoder_outputs)  # once per source sentence
+    >>> context, weights = attention(
+    ...     keras.random.normal((2, 24)), encoder_outputs, projected_key=keys,
+    ...     return_attention_scores=True)  # one decoder step
+    >>> context.shape, weights.shape
+    (TensorShape([2, 32]), TensorShape([2, 7]))
+
+    Reference: Bahdanau, Cho & Bengio, "Neural Machine Translation by Jointly Learning to Align and
+    Translate", ICLR 2015, appendix A.1.2.
+    """
+
+    def __init__(self, units, normalize=False, dropout=0.0, kernel_initializer="glorot_uniform",
+                 seed=None, **kwargs):
+        super().__init__(dropout=dropout, kernel_initializer=kernel_initializer, seed=seed, **kwargs)
+        checks.check_positive_int("units", units)
+        self.units = units
+        self.normalize = bool(normalize)
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        key_shape = value_shape if key_shape is None else key_shape
+        self.query_kernel = self.add_weight(
+            name="query_kernel", shape=(query_shape[-1], self.units), initializer=self.kernel_initializer)
+        self.key_kernel = self.add_weight(
+            name="key_kernel", shape=(key_shape[-1], self.units), initializer=self.kernel_initializer)
+        self.attention_v = self.add_weight(
+            name="attention_v", shape=(self.units,), initializer=self.kernel_initializer)
+        if self.normalize:
+            self.attention_g = self.add_weight(
+                name="attention_g", shape=(),
+                initializer=keras.initializers.Constant((1.0 / self.units) ** 0.5))
+            self.attention_b = self.add_weight(name="attention_b", shape=(self.units,), initializer="zeros")
+
+    def project_key(self, key):
+        """W₂ h for every key: `(batch, Tv, dk)` -> `(batch, Tv, units)`."""
+        self._check_built()
+        checks.check_rank("key", key, (3,))
+        return ops.matmul(key, self.key_kernel)
+
+    def _attend(self, query, projected_key, value, mask, multiplier):
+        attention_v, bias = self.attention_v, None
+        if self.normalize:
+            attention_v = self.attention_g * attention_v / ops.norm(attention_v)
+            bias = self.attention_b
+        return additive_attention(
+            ops.matmul(query, self.query_kernel), projected_key, value, attention_v, bias,
+            mask=mask, dropout_multiplier=multiplier)
+
+    def call(self, query, value, key=None, query_mask=None, value_mask=None, projected_key=None,
+             return_attention_scores=False, training=None):
+        return self._run(query, value, key, query_mask, value_mask, projected_key,
+                         return_attention_scores, training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, normalize=self.normalize)
+        return config

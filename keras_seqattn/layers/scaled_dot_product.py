@@ -1,0 +1,78 @@
+import keras
+from keras import ops
+
+from keras_seqattn.ops import checks
+from keras_seqattn.ops.attention import scaled_dot_product_attention
+from keras_seqattn.ops.masks import attention_mask, combine_masks, lift_mask
+
+
+@keras.saving.register_keras_serializable(package="keras_seqattn")
+class ScaledDotProduct(keras.layers.Layer):
+    """Scaled dot-product attention (Vaswani et al., 2017, eq. 1), without weights.
+
+    Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V
+
+    Args:
+        dropout: dropout rate on the attention weights while training, in [0, 1).
+        scale: multiplies the scores instead of 1/√d_k.
+        seed: seed of the dropout.
+
+    Call arguments:
+        query: `(batch, T, d_k)`, or `(batch, T, heads, d_k)` for several heads at once.
+        key: `(batch, S, d_k)` (or `(batch, S, kv_heads, d_k)`, heads a multiple of kv_heads).
+        value: `(batch, S, d_v)` (or `(batch, S, kv_heads, d_v)`).
+        query_mask, key_mask, value_mask: optional padding masks `(batch, T)` / `(batch, S)`,
+            filled from the inputs' Keras masks when not given.
+        mask: optional attention mask `(batch, S)`, `(batch, T, S)` or, for 4-D inputs,
+            `(batch, heads, T, S)`.
+        use_causal_mask: query i attends keys j <= i only.
+        return_attention_scores: also return the weights `(batch, [heads,] T, S)`.
+        training: applies dropout when True.
+
+    Masks are boolean, True = may attend, and all that are given combine with AND; a query left
+    with no key to attend gets a zero output. The output carries the query's mask.
+
+    Example:
+    >>> q = keras.random.normal((2, 5, 8)); kv = keras.random.normal((2, 9, 8))
+    >>> ScaledDotProduct()(q, kv, kv, use_causal_mask=True).shape
+    TensorShape([2, 5, 8])
+
+    Reference: Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.2.1.
+    """
+
+    def __init__(self, dropout=0.0, scale=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        checks.check_rate("dropout", dropout)
+        if scale is not None and not isinstance(scale, (int, float)):
+            raise ValueError(f"`scale` must be a number or None. Received: scale={scale!r}")
+        self.dropout = dropout
+        self.scale = scale
+        self.seed = seed
+        self.supports_masking = True
+        self.seed_generator = keras.random.SeedGenerator(seed) if dropout > 0 else None
+
+    def call(self, query, key, value, query_mask=None, key_mask=None, value_mask=None, mask=None,
+             use_causal_mask=False, return_attention_scores=False, training=None):
+        checks.check_rank("query", query, (3, 4))
+        batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
+        checks.check_mask_shape("query_mask", query_mask, (batch, q_len))
+        checks.check_mask_shape("key_mask", key_mask, (batch, k_len))
+        checks.check_mask_shape("value_mask", value_mask, (batch, k_len))
+        heads = query.shape[2] if len(query.shape) == 4 else 1
+        if mask is not None:
+            checks.check_attention_mask("mask", mask, (batch, heads, q_len, k_len), len(query.shape) == 3)
+        padding = attention_mask(query_mask=query_mask, value_mask=value_mask, key_mask=key_mask)
+        if mask is not None and padding is not None:
+            mask = ops.cast(mask, "bool")
+            rank = max(len(mask.shape), 3)
+            mask, padding = lift_mask(mask, rank), lift_mask(padding, rank)
+        return scaled_dot_product_attention(
+            query, key, value, mask=combine_masks(mask, padding), is_causal=use_causal_mask,
+            scale=self.scale, dropout_rate=self.dropout, training=training, seed=self.seed_generator,
+            return_attention_scores=return_attention_scores)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(dropout=self.dropout, scale=self.scale, seed=self.seed)
+        return config
+

@@ -1,0 +1,15 @@
+"""The functional core: pure functions over `keras.ops`, no weights. Kernels run XLA-compiled on
+the TensorFlow backend (see `keras_seqattn.ops.xla`)."""
+
+from keras_seqattn.ops.attention import additive_attention as additive_attention
+from keras_seqattn.ops.attention import dot_attention as dot_attention
+from keras_seqattn.ops.attention import dropout_multiplier as dropout_multiplier
+from keras_seqattn.ops.attention import masked_softmax as masked_softmax
+from keras_seqattn.ops.attention import scaled_dot_product_attention as scaled_dot_product_attention
+from keras_seqattn.ops.masks import attention_mask as attention_mask
+from keras_seqattn.ops.masks import causal_mask as causal_mask
+from keras_seqattn.ops.masks import combine_masks as combine_masks
+from keras_seqattn.ops.masks import local_window_mask as local_window_mask
+from keras_seqattn.ops.masks import padding_mask as padding_mask
+from keras_seqattn.ops.scores import additive_score as additive_score
+from keras_seqattn.ops.scores import dot_score as dot_score

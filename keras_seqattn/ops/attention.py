@@ -1,0 +1,226 @@
+"""Attention from scores: masked softmax (in float32) and the weighted sum of values, as
+XLA-compiled kernels (see `xla.py`), for the dot-product family and the additive family."""
+
+import keras
+from keras import ops
+
+from keras_seqattn.ops import checks
+from keras_seqattn.ops.masks import causal_mask, combine_masks, lift_mask, local_window_mask
+from keras_seqattn.ops.scores import additive_score, dot_score
+from keras_seqattn.ops.xla import xla_kernel
+
+_LOWEST = -3.0e38
+
+
+def masked_softmax(scores, mask=None):
+    """Softmax over the last axis, computed in float32.
+
+    Masked entries (mask False) get weight 0, and a row with no key left to attend gets all
+    zeros (so its context is zero, never NaN), whatever the compute dtype.
+    """
+    scores = ops.cast(scores, "float32")
+    if mask is None:
+        return ops.softmax(scores, axis=-1)
+    mask = ops.cast(mask, "bool")
+    weights = ops.softmax(ops.where(mask, scores, _LOWEST), axis=-1)
+    return ops.where(mask, weights, 0.0)
+
+
+def dropout_multiplier(shape, rate, seed=None):
+    """`keep / (1 - rate)` with `keep ~ Bernoulli(1 - rate)`, a float32 tensor of `shape`, drawn
+    outside the compiled kernels with Keras's random ops (`seed`: int, SeedGenerator or None)."""
+    keep = ops.greater_equal(keras.random.uniform(shape, seed=seed), rate)
+    return ops.cast(keep, "float32") / (1.0 - rate)
+
+
+@xla_kernel
+def _dense_kernel(query, key, value, mask, multiplier, scale, *, is_causal, return_weights):
+    # query (B, T, H, d); key (B, S, K, d); value (B, S, K, dv); mask (B|1, H|1, T|1, S).
+    # Query head h reads key/value head h // G, G = H / K (grouped-query attention; G = 1 for MHA).
+    batch, q_len, heads, depth = ops.shape(query)
+    k_len, kv_heads = ops.shape(key)[1], ops.shape(key)[2]
+    groups = heads // kv_heads
+    if scale is None:
+        scale = 1.0 / ops.sqrt(ops.cast(depth, "float32"))
+    query = ops.reshape(query * ops.cast(scale, query.dtype), (batch, q_len, kv_heads, groups, depth))
+    scores = ops.reshape(ops.einsum("btkgd,bskd->bkgts", query, key), (batch, heads, q_len, k_len))
+    if is_causal:
+        mask = combine_masks(mask, causal_mask(q_len, k_len))
+    weights = masked_softmax(scores, mask)  # (B, H, T, S) float32
+    if multiplier is not None:
+        weights_used = weights * multiplier
+    else:
+        weights_used = weights
+    weights_used = ops.reshape(ops.cast(weights_used, value.dtype), (batch, kv_heads, groups, q_len, k_len))
+    output = ops.einsum("bkgts,bskd->btkgd", weights_used, value)
+    output = ops.reshape(output, (batch, q_len, heads, ops.shape(value)[-1]))
+    if not return_weights:
+        return output
+    return output, ops.cast(weights, value.dtype)
+
+
+def scaled_dot_product_attention(
+    query,
+    key,
+    value,
+    mask=None,
+    is_causal=False,
+    scale=None,
+    dropout_rate=0.0,
+    training=False,
+    seed=None,
+    return_attention_scores=False,
+):
+    """Scaled dot-product attention, softmax(Q Kᵀ · scale) V (Vaswani et al., 2017, eq. 1).
+
+    Args:
+        query: `(batch, T, heads, d)`, or `(batch, T, d)` for a single head.
+        key: `(batch, S, kv_heads, d)` (or `(batch, S, d)`); `heads` must be a multiple of
+            `kv_heads` (grouped-query attention: query head h reads key head h // (heads/kv_heads)).
+        value: `(batch, S, kv_heads, dv)` (or `(batch, S, dv)`).
+        mask: boolean, True = may attend: `(batch, S)` padding, `(batch, T, S)` or, for 4-D
+            inputs, `(batch, heads, T, S)`; size-1 axes broadcast.
+        is_causal: also mask key j > query i (the lower triangle, as Keras).
+        scale: multiplies the scores; default `1/sqrt(d)`.
+        dropout_rate, training, seed: dropout on the attention weights while training (`seed`:
+            int, `keras.random.SeedGenerator` or None).
+        return_attention_scores: also return the weights `(batch, heads, T, S)` (`(batch, T, S)`
+            for 3-D inputs).
+
+    A query with no key left to attend gets a zero output (never NaN); the softmax runs in float32.
+    Returns `(batch, T, heads, dv)` (or `(batch, T, dv)`), and the weights when asked.
+    """
+    for name, tensor in (("query", query), ("key", key), ("value", value)):
+        checks.check_rank(name, tensor, (3, 4))
+    if not len(query.shape) == len(key.shape) == len(value.shape):
+        raise ValueError(
+            "`query`, `key` and `value` must have the same rank. Received: "
+            f"query.shape={tuple(query.shape)}, key.shape={tuple(key.shape)}, "
+            f"value.shape={tuple(value.shape)}"
+        )
+    checks.check_rate("dropout_rate", dropout_rate)
+    one_head = len(query.shape) == 3
+    if one_head:
+        query, key, value = (ops.expand_dims(x, 2) for x in (query, key, value))
+    batch, q_len, heads, depth = query.shape
+    checks.check_dims_match("query", batch, "key", key.shape[0], "batch size")
+    checks.check_dims_match("query", batch, "value", value.shape[0], "batch size")
+    checks.check_dims_match("key", key.shape[1], "value", value.shape[1], "sequence length")
+    checks.check_dims_match("key", key.shape[2], "value", value.shape[2], "number of heads")
+    checks.check_dims_match("query", depth, "key", key.shape[3], "depth")
+    kv_heads = key.shape[2]
+    if heads is not None and kv_heads is not None and heads % kv_heads:
+        raise ValueError(
+            "The number of `query` heads must be a multiple of the number of `key` heads. "
+            f"Received: query heads={heads}, key heads={kv_heads}"
+        )
+    mask = _mask_4d(mask, (batch, heads, q_len, key.shape[1]), one_head)
+    multiplier = None
+    if training and dropout_rate > 0:
+        shape = (ops.shape(query)[0], ops.shape(query)[2], ops.shape(query)[1], ops.shape(key)[1])
+        multiplier = dropout_multiplier(shape, dropout_rate, seed)
+    if scale is not None:
+        scale = ops.convert_to_tensor(scale, "float32")
+    result = _dense_kernel(
+        query, key, value, mask, multiplier, scale,
+        is_causal=bool(is_causal), return_weights=bool(return_attention_scores),
+    )
+    if not return_attention_scores:
+        return ops.squeeze(result, 2) if one_head else result
+    output, weights = result
+    if one_head:
+        return ops.squeeze(output, 2), ops.squeeze(weights, 1)
+    return output, weights
+
+
+def _mask_4d(mask, expected, one_head):
+    """A `(batch, S)`, `(batch, T, S)` or `(batch, heads, T, S)` mask as `(B|1, H|1, T|1, S)`."""
+    if mask is None:
+        return None
+    checks.check_attention_mask("mask", mask, expected, one_head)
+    return lift_mask(ops.cast(mask, "bool"), 4)
+
+
+def _attend(scores, value, mask, centers, window, multiplier, gaussian):
+    """Masked softmax of `scores` (with an optional local window), then the context."""
+    key_length = ops.shape(scores)[-1]
+    if centers is not None:
+        mask = combine_masks(mask, local_window_mask(centers, key_length, window))
+    weights = masked_softmax(scores, mask)
+    if gaussian:  # Luong's local-p: exp(-(s - p_t)² / (2σ²)), σ = D / 2
+        positions = ops.cast(ops.arange(key_length), "float32")
+        sigma = ops.cast(window, "float32") / 2.0
+        weights = weights * ops.exp(-ops.square(positions - centers[..., None]) / (2.0 * sigma**2))
+    used = weights if multiplier is None else weights * multiplier
+    return ops.matmul(ops.cast(used, value.dtype), value), ops.cast(weights, value.dtype)
+
+
+@xla_kernel
+def _additive_kernel(query, key, value, attention_v, bias, mask, centers, window, multiplier, *, gaussian):
+    scores = additive_score(query, key, attention_v, bias)
+    return _attend(scores, value, mask, centers, window, multiplier, gaussian)
+
+
+@xla_kernel
+def _dot_kernel(query, key, value, scale, mask, centers, window, multiplier, *, gaussian):
+    return _attend(dot_score(query, key, scale), value, mask, centers, window, multiplier, gaussian)
+
+
+def _score_inputs(query, key, value, mask, window_centers, window, gaussian):
+    for name, tensor in (("query", query), ("key", key), ("value", value)):
+        checks.check_rank(name, tensor, (3,))
+    checks.check_dims_match("query", query.shape[0], "value", value.shape[0], "batch size")
+    checks.check_dims_match("key", key.shape[0], "value", value.shape[0], "batch size")
+    checks.check_dims_match("key", key.shape[1], "value", value.shape[1], "sequence length")
+    checks.check_dims_match("query", query.shape[-1], "key", key.shape[-1], "depth")
+    checks.check_mask_shape("mask", mask, (query.shape[0], query.shape[1], key.shape[1]))
+    if window_centers is None:
+        if gaussian:
+            raise ValueError("`gaussian=True` needs `window_centers` and `window`. Received: window_centers=None")
+        return mask, None, None
+    checks.check_mask_shape("window_centers", window_centers, (query.shape[0], query.shape[1]))
+    window = ops.convert_to_tensor(window, "float32")
+    return mask, ops.cast(window_centers, "float32"), window
+
+
+_SCORE_ARGS_DOC = """
+    `mask` `(batch, Tq, Tk)`: True = may attend. Local attention (Luong et al., 2015, section 3.2):
+    with `window_centers` `(batch, Tq)` (the aligned positions p_t) and `window` D only keys with
+    |s - p_t| <= D are attended, and `gaussian=True` multiplies the weights by
+    exp(-(s - p_t)² / (2(D/2)²)) (they then no longer sum to 1, as in the paper).
+    `dropout_multiplier` (see `dropout_multiplier`) scales the weights used for the context.
+    Returns `(context (batch, Tq, dv), weights (batch, Tq, Tk))`; the softmax runs in float32 and a
+    query with no key to attend gets zero weights and a zero context.
+"""
+
+
+def additive_attention(
+    query, key, value, attention_v, bias=None, mask=None, window_centers=None, window=None,
+    gaussian=False, dropout_multiplier=None,
+):
+    """Additive attention over projected queries `(batch, Tq, U)` and keys `(batch, Tk, U)`:
+    weights = softmax(vᵀ tanh(q + k + b)) (`attention_v`, `bias`: `(U,)`), context = weights · value.
+    """
+    mask, centers, window = _score_inputs(query, key, value, mask, window_centers, window, gaussian)
+    return _additive_kernel(
+        query, key, value, attention_v, bias, mask, centers, window, dropout_multiplier,
+        gaussian=bool(gaussian),
+    )
+
+
+def dot_attention(
+    query, key, value, scale=None, mask=None, window_centers=None, window=None,
+    gaussian=False, dropout_multiplier=None,
+):
+    """Dot-score attention: weights = softmax(scale · qᵀk), context = weights · value, for
+    `query` `(batch, Tq, d)`, `key` `(batch, Tk, d)`, `value` `(batch, Tk, dv)`.
+    """
+    mask, centers, window = _score_inputs(query, key, value, mask, window_centers, window, gaussian)
+    return _dot_kernel(
+        query, key, value, scale, mask, centers, window, dropout_multiplier,
+        gaussian=bool(gaussian),
+    )
+
+
+additive_attention.__doc__ += _SCORE_ARGS_DOC
+dot_attention.__doc__ += _SCORE_ARGS_DOC

@@ -1,0 +1,67 @@
+"""Argument checks shared by the ops and the layers: every failure is a ValueError that names the
+argument and what was received, raised before any TensorFlow op can fail less clearly."""
+
+
+def check_rank(name, tensor, ranks):
+    rank = len(tensor.shape)
+    if rank not in ranks:
+        expected = " or ".join(str(r) for r in ranks)
+        raise ValueError(
+            f"`{name}` must have rank {expected}. Received: {name}.shape={tuple(tensor.shape)}"
+        )
+
+
+def check_dims_match(name_a, dim_a, name_b, dim_b, what):
+    """Raise when two statically known dimensions differ (unknown ones are checked at run time)."""
+    if dim_a is not None and dim_b is not None and dim_a != dim_b:
+        raise ValueError(
+            f"The {what} of `{name_a}` ({dim_a}) and `{name_b}` ({dim_b}) must match. "
+            f"Received: {name_a} {what}={dim_a}, {name_b} {what}={dim_b}"
+        )
+
+
+def check_mask_shape(name, mask, expected):
+    """`mask` must have the rank of `expected` and, per axis, the expected size or 1 (broadcast).
+
+    `expected` is a tuple of ints or None (unknown)."""
+    if mask is None:
+        return
+    shape = tuple(mask.shape)
+    ok = len(shape) == len(expected) and all(
+        got is None or want is None or got in (want, 1) for got, want in zip(shape, expected)
+    )
+    if not ok:
+        raise ValueError(
+            f"`{name}` must have shape {_show(expected)} (size-1 axes broadcast). "
+            f"Received: {name}.shape={shape}"
+        )
+
+
+def check_attention_mask(name, mask, expected, one_head):
+    """A mask for `(batch, heads, T, S)` attention: `(batch, S)`, `(batch, T, S)` or (not for
+    single-head inputs) `(batch, heads, T, S)`; `expected` = (batch, heads, T, S), None = unknown."""
+    batch, heads, q_len, k_len = expected
+    check_rank(name, mask, (2, 3) if one_head else (2, 3, 4))
+    wanted = {2: (batch, k_len), 3: (batch, q_len, k_len), 4: tuple(expected)}[len(mask.shape)]
+    check_mask_shape(name, mask, wanted)
+
+
+def check_rate(name, value):
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
+
+
+def check_positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
+
+
+def _show(shape):
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"

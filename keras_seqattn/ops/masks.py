@@ -1,0 +1,69 @@
+"""All the mask logic in one place.
+
+Masks are boolean and True means "may attend". Shapes: padding masks `(batch, S)` (or `(batch, T)`
+for queries), attention masks `(batch, T, S)`, causal masks `(T, S)`. Masks of different kinds
+combine with AND; an explicit mask passed to a layer overrides the implicit Keras mask of the same
+input (Keras only fills a `*_mask` argument that the caller left as None).
+"""
+
+from keras import ops
+
+
+def padding_mask(lengths, max_length):
+    """`(batch, max_length)`: True at positions `< lengths[b]`."""
+    positions = ops.arange(max_length, dtype="int32")
+    return ops.less(positions[None, :], ops.cast(lengths, "int32")[:, None])
+
+
+def causal_mask(query_length, key_length, offset=0):
+    """`(query_length, key_length)`: query i may attend key j when `j <= i + offset`.
+
+    `offset` is the position of the first query among the keys: 0 for a full sequence (the
+    lower triangle, as in `keras.layers.MultiHeadAttention`), the cache index while decoding.
+    """
+    rows = ops.arange(query_length, dtype="int32")[:, None] + ops.cast(offset, "int32")
+    cols = ops.arange(key_length, dtype="int32")[None, :]
+    return ops.less_equal(cols, rows)
+
+
+def local_window_mask(centers, key_length, window):
+    """`(..., key_length)` from `centers` `(...)`: key j is in the window when |j - center| <= window.
+
+    Luong et al. (2015) local attention: the window `[p_t - D, p_t + D]` around a (possibly
+    fractional) aligned position `p_t`.
+    """
+    positions = ops.cast(ops.arange(key_length), "float32")
+    distance = ops.abs(positions - ops.cast(centers, "float32")[..., None])
+    return ops.less_equal(distance, ops.cast(window, "float32"))
+
+
+def combine_masks(*masks):
+    """AND of the masks that are not None (broadcasting), or None when all are None."""
+    present = [ops.cast(m, "bool") for m in masks if m is not None]
+    if not present:
+        return None
+    combined = present[0]
+    for mask in present[1:]:
+        combined = ops.logical_and(combined, mask)
+    return combined
+
+
+def lift_mask(mask, rank):
+    """Insert axes after the batch axis up to `rank`: `(batch, S)` -> `(batch, 1, S)` -> `(batch, 1, 1, S)`."""
+    for _ in range(rank - len(mask.shape)):
+        mask = ops.expand_dims(mask, 1)
+    return mask
+
+
+def attention_mask(
+    query_mask=None, value_mask=None, key_mask=None, attention_mask=None, causal=None
+):
+    """Merge padding masks `(batch, T)`/`(batch, S)`, an attention mask `(batch, T, S)` and a causal
+    mask `(T, S)` into one `(batch, T, S)` mask (or None when all are None)."""
+    return combine_masks(
+        None if query_mask is None else ops.expand_dims(query_mask, -1),
+        None if value_mask is None else ops.expand_dims(value_mask, -2),
+        None if key_mask is None else ops.expand_dims(key_mask, -2),
+        attention_mask,
+        causal,
+    )

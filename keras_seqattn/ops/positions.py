@@ -1,0 +1,41 @@
+"""Positional encodings added to `(batch, T, d)` sequences, as XLA-compiled kernels."""
+
+from keras import ops
+
+from keras_seqattn.ops.xla import xla_kernel
+
+
+def sinusoids(positions, depth, max_wavelength=10000.0):
+    """PE(pos, 2i) = sin(pos / max_wavelength^(2i/d)), PE(pos, 2i+1) = cos(pos / max_wavelength^(2i/d)).
+
+    `positions` `(T,)` -> `(T, depth)` float32 (Vaswani et al., 2017, section 3.5)."""
+    dims = ops.arange(depth)
+    even_dims = ops.cast(dims - dims % 2, "float32")  # 2i for both 2i and 2i + 1
+    inverse_wavelengths = ops.power(float(max_wavelength), -even_dims / ops.cast(depth, "float32"))
+    angles = ops.cast(positions, "float32")[:, None] * inverse_wavelengths[None, :]
+    return ops.where(dims % 2 == 0, ops.sin(angles), ops.cos(angles))
+
+
+@xla_kernel
+def _add_sinusoids(inputs, start_index, *, max_wavelength):
+    length, depth = ops.shape(inputs)[1], ops.shape(inputs)[2]
+    positions = ops.arange(length) + ops.cast(start_index, "int32")
+    return inputs + ops.cast(sinusoids(positions, depth, max_wavelength), inputs.dtype)
+
+
+@xla_kernel
+def _add_rows(inputs, table, start_index):
+    length, depth = ops.shape(inputs)[1], ops.shape(inputs)[2]
+    rows = ops.slice(table, (ops.cast(start_index, "int32"), 0), (length, depth))
+    return inputs + ops.cast(rows, inputs.dtype)
+
+
+def add_sinusoidal_encoding(inputs, start_index=0, max_wavelength=10000.0):
+    """`inputs` `(batch, T, d)` plus the sinusoids of positions `start_index ... start_index + T - 1`."""
+    return _add_sinusoids(inputs, ops.convert_to_tensor(start_index, "int32"),
+                          max_wavelength=float(max_wavelength))
+
+
+def add_learned_encoding(inputs, table, start_index=0):
+    """`inputs` `(batch, T, d)` plus rows `start_index ... start_index + T - 1` of `table` `(L, d)`."""
+    return _add_rows(inputs, table, ops.convert_to_tensor(start_index, "int32"))
