@@ -106,7 +106,8 @@ class LuongAttention(ScoreAttention):
         else:
             source_length = ops.sum(ops.cast(source_mask, "float32"), axis=-1, keepdims=True)
         hidden = ops.tanh(ops.matmul(query, self.position_kernel))
-        return source_length * ops.sigmoid(ops.einsum("btu,u->bt", hidden, self.position_v))
+        fraction = ops.sigmoid(ops.cast(ops.einsum("btu,u->bt", hidden, self.position_v), "float32"))
+        return source_length * fraction
 
     def _attend(self, query, projected_key, value, mask, multiplier, source_mask=None, query_offset=0):
         local = {}

@@ -1,0 +1,58 @@
+"""NumPy references for the attention math (float64), written from the papers' equations."""
+
+import numpy as np
+
+
+def softmax(scores, mask=None):
+    """Softmax over the last axis; masked entries 0; a row with nothing to attend is all 0."""
+    scores = np.asarray(scores, np.float64)
+    if mask is None:
+        mask = np.ones(scores.shape, bool)
+    mask = np.broadcast_to(mask, scores.shape)
+    shifted = np.where(mask, scores, -np.inf)
+    top = np.max(shifted, axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    exp = np.where(mask, np.exp(shifted - top), 0.0)
+    total = exp.sum(-1, keepdims=True)
+    return np.where(total > 0, exp / np.where(total > 0, total, 1.0), 0.0)
+
+
+def multi_head_attention(query, key, value, mask=None, causal=False, scale=None):
+    """query (B, T, H, d), key/value (B, S, K, ·) with H a multiple of K; mask broadcastable to
+    (B, H, T, S). Returns output (B, T, H, dv) and weights (B, H, T, S)."""
+    heads, kv_heads = query.shape[2], key.shape[2]
+    key = np.repeat(np.asarray(key, np.float64), heads // kv_heads, axis=2)
+    value = np.repeat(np.asarray(value, np.float64), heads // kv_heads, axis=2)
+    scale = query.shape[-1] ** -0.5 if scale is None else scale
+    scores = np.einsum("bthd,bshd->bhts", np.asarray(query, np.float64), key) * scale
+    full = np.ones(scores.shape, bool)
+    if mask is not None:
+        full &= np.broadcast_to(mask, scores.shape)
+    if causal:
+        full &= np.tril(np.ones(scores.shape[-2:], bool))
+    weights = softmax(scores, full)
+    return np.einsum("bhts,bshd->bthd", weights, value), weights
+
+
+def attention(query, key, value, mask=None, causal=False, scale=None):
+    """Single head: query (B, T, d), key (B, S, d), value (B, S, dv); mask (B, T, S) or (B, 1, S)."""
+    mask = None if mask is None else np.asarray(mask)[:, None]
+    out, weights = multi_head_attention(query[:, :, None], key[:, :, None], value[:, :, None], mask, causal, scale)
+    return out[:, :, 0], weights[:, 0]
+
+
+def additive_scores(query, key, v, bias=None):
+    """vᵀ tanh(q + k + b) for projected query (B, T, U) and key (B, S, U)."""
+    hidden = np.asarray(query, np.float64)[:, :, None, :] + np.asarray(key, np.float64)[:, None, :, :]
+    if bias is not None:
+        hidden = hidden + bias
+    return np.tanh(hidden) @ np.asarray(v, np.float64)
+
+
+def sinusoids(length, depth, max_wavelength=10000.0, start=0):
+    table = np.zeros((length, depth))
+    for pos in range(length):
+        for j in range(depth):
+            angle = (start + pos) / max_wavelength ** ((j - j % 2) / depth)
+            table[pos, j] = np.sin(angle) if j % 2 == 0 else np.cos(angle)
+    return table
