@@ -16,7 +16,7 @@ setup(
         "numpy",
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist", "keras-hub", "matplotlib", "babel", "num2words"],
+        "test": ["pytest", "keras-hub"],
         "examples": ["matplotlib", "babel", "num2words"],
         "bench": ["keras-hub", "psutil"],
     },

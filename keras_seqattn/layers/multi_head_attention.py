@@ -141,6 +141,8 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def build(self, query_shape, value_shape, key_shape=None):
         key_shape = value_shape if key_shape is None else key_shape
+        for name, shape in (("query", query_shape), ("value", value_shape), ("key", key_shape)):
+            checks.check_rank(name, shape, (3,))
         heads, kv_heads = self.num_heads, self.num_key_value_heads
         project = "abc,cde->abde"
         self.query_dense = self._dense("query", project, (None, heads, self.key_dim), "de")

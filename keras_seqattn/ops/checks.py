@@ -3,12 +3,11 @@ argument and what was received, raised before any TensorFlow op can fail less cl
 
 
 def check_rank(name, tensor, ranks):
-    rank = len(tensor.shape)
-    if rank not in ranks:
+    """`tensor` (or a shape) must have one of `ranks`."""
+    shape = tuple(getattr(tensor, "shape", tensor))
+    if len(shape) not in ranks:
         expected = " or ".join(str(r) for r in ranks)
-        raise ValueError(
-            f"`{name}` must have rank {expected}. Received: {name}.shape={tuple(tensor.shape)}"
-        )
+        raise ValueError(f"`{name}` must have rank {expected}. Received: {name}.shape={shape}")
 
 
 def check_dims_match(name_a, dim_a, name_b, dim_b, what):
