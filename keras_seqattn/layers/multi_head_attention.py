@@ -47,7 +47,15 @@ class MultiHeadAttention(keras.layers.Layer):
         attention_mask: `(batch, T, S)` (size-1 axes broadcast).
         return_attention_scores: also return the weights `(batch, num_heads, T, S)`.
         training: applies dropout when True.
-        use_causal_mask: query i attends keys j <= i only.
+        use_causal_mask: query i attends keys j <= i only (j <= cache_update_index + i with a cache).
+        cache: optional key/value cache `(batch, 2, max_length, num_key_value_heads, key_dim)`
+            (keys at index 0, values at 1), as keras-hub's `CachedMultiHeadAttention`.
+        cache_update_index: where the new keys/values go in `cache` (int or scalar tensor); None
+            reads the cache as it is. The cache has a static shape and is updated in place, so
+            step-by-step decoding under XLA never retraces.
+
+    Returns the output `(batch, T, output_shape)`, then the scores when asked, then the updated
+    cache when one is given.
 
     All masks are boolean, True = may attend, and combine with AND.
 
@@ -161,32 +169,67 @@ class MultiHeadAttention(keras.layers.Layer):
         self.output_dense.build((query_shape[0], query_shape[1], heads, self.value_dim))
 
     def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
-             attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=False):
+             attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=False,
+             cache=None, cache_update_index=None):
         key = value if key is None else key
         for name, tensor in (("query", query), ("value", value), ("key", key)):
             checks.check_rank(name, tensor, (3,))
-        batch, q_len, k_len = query.shape[0], query.shape[1], value.shape[1]
-        checks.check_dims_match("query", batch, "value", value.shape[0], "batch size")
+        checks.check_dims_match("query", query.shape[0], "value", value.shape[0], "batch size")
         checks.check_dims_match("key", key.shape[0], "value", value.shape[0], "batch size")
-        checks.check_dims_match("key", key.shape[1], "value", k_len, "sequence length")
+        checks.check_dims_match("key", key.shape[1], "value", value.shape[1], "sequence length")
+        projected_query = self.query_dense(query)
+        projected_key, projected_value, cache = self._keys_and_values(key, value, cache, cache_update_index)
+        batch, q_len, k_len = query.shape[0], query.shape[1], projected_key.shape[1]
         checks.check_mask_shape("query_mask", query_mask, (batch, q_len))
         checks.check_mask_shape("value_mask", value_mask, (batch, k_len))
         checks.check_mask_shape("key_mask", key_mask, (batch, k_len))
         checks.check_mask_shape("attention_mask", attention_mask, (batch, q_len, k_len))
-        window = None
+        offset = 0 if cache_update_index is None else cache_update_index
+        causal = window = None
+        if use_causal_mask and cache is not None:  # the query starts at `offset` in the cache
+            causal = masks.causal_mask(ops.shape(query)[1], ops.shape(projected_key)[1], offset)
         if self.sliding_window is not None:  # |i - j| < w  <=>  |j - i| <= w - 1
-            centers = ops.arange(ops.shape(query)[1], dtype="float32")[None, :]
-            window = masks.local_window_mask(centers, ops.shape(value)[1], self.sliding_window - 1)
-        mask = masks.attention_mask(query_mask, value_mask, key_mask, attention_mask, window)
+            centers = ops.arange(ops.shape(query)[1], dtype="float32") + ops.cast(offset, "float32")
+            window = masks.local_window_mask(centers[None, :], ops.shape(projected_key)[1], self.sliding_window - 1)
+        mask = masks.attention_mask(query_mask, value_mask, key_mask, attention_mask,
+                                    masks.combine_masks(causal, window))
         result = scaled_dot_product_attention(
-            self.query_dense(query), self.key_dense(key), self.value_dense(value),
-            mask=mask, is_causal=use_causal_mask, dropout_rate=self.dropout, training=training,
-            seed=self.seed_generator, return_attention_scores=return_attention_scores)
+            projected_query, projected_key, projected_value, mask=mask,
+            is_causal=use_causal_mask and cache is None, dropout_rate=self.dropout,
+            training=training, seed=self.seed_generator, return_attention_scores=return_attention_scores)
         output, scores = result if return_attention_scores else (result, None)
         if self.use_gate:
             output = output * self.gate_dense(query)
         output = self.output_dense(output)
-        return (output, scores) if return_attention_scores else output
+        outputs = (output,) + ((scores,) if return_attention_scores else ()) + ((cache,) if cache is not None else ())
+        return outputs if len(outputs) > 1 else output
+
+    def _keys_and_values(self, key, value, cache, cache_update_index):
+        """Projected keys and values, `(batch, S, kv_heads, dim)`, and the updated cache.
+
+        The cache `(batch, 2, max_length, kv_heads, key_dim)` holds keys and values. With
+        `cache_update_index=None` it is read as it is (keys computed once, e.g. over an encoder
+        output); otherwise the new keys and values are written at `cache_update_index`.
+        """
+        if cache is None:
+            if cache_update_index is not None:
+                raise ValueError(
+                    "`cache_update_index` needs a `cache`. Received: cache=None, "
+                    f"cache_update_index={cache_update_index}")
+            return self.key_dense(key), self.value_dense(value), None
+        expected = (key.shape[0], 2, None, self.num_key_value_heads, self.key_dim)
+        checks.check_rank("cache", cache, (5,))
+        checks.check_mask_shape("cache", cache, expected)
+        if self.value_dim != self.key_dim:
+            raise ValueError(
+                "A cache holds keys and values together: `value_dim` must equal `key_dim`. "
+                f"Received: key_dim={self.key_dim}, value_dim={self.value_dim}")
+        if cache_update_index is None:
+            return cache[:, 0], cache[:, 1], cache
+        start = (0, cache_update_index, 0, 0)
+        keys = ops.slice_update(cache[:, 0], start, ops.cast(self.key_dense(key), cache.dtype))
+        values = ops.slice_update(cache[:, 1], start, ops.cast(self.value_dense(value), cache.dtype))
+        return keys, values, ops.stack((keys, values), axis=1)
 
     def get_config(self):
         config = super().get_config()

@@ -65,5 +65,5 @@ def attention_mask(
         None if value_mask is None else ops.expand_dims(value_mask, -2),
         None if key_mask is None else ops.expand_dims(key_mask, -2),
         attention_mask,
-        causal,
+        None if causal is None else ops.expand_dims(causal, 0),
     )

@@ -36,3 +36,8 @@ def test_attention_mask_merges_every_kind():
     merged = ops.attention_mask(query_mask, value_mask, None, attention, ops.causal_mask(2, 3))
     expected = query_mask[:, :, None] & value_mask[:, None, :] & attention & np.tril(np.ones((2, 3), bool))
     np.testing.assert_array_equal(merged, expected)
+
+
+def test_attention_mask_from_a_causal_mask_alone_keeps_its_query_axis():
+    merged = ops.attention_mask(causal=ops.causal_mask(2, 4, offset=1))
+    np.testing.assert_array_equal(merged, [[[1, 1, 0, 0], [1, 1, 1, 0]]])
