@@ -6,5 +6,7 @@ from keras_seqattn.layers.luong_attention import LuongAttention as LuongAttentio
 from keras_seqattn.layers.multi_head_attention import MultiHeadAttention as MultiHeadAttention
 from keras_seqattn.layers.positional_encoding import PositionalEncoding as PositionalEncoding
 from keras_seqattn.layers.scaled_dot_product import ScaledDotProduct as ScaledDotProduct
+from keras_seqattn.layers.transformer_decoder import TransformerDecoder as TransformerDecoder
+from keras_seqattn.layers.transformer_encoder import TransformerEncoder as TransformerEncoder
 
 __version__ = "0.1.0"

@@ -9,7 +9,7 @@ import pytest
 import keras_seqattn
 
 MODULES = ["bahdanau_attention", "luong_attention", "multi_head_attention", "positional_encoding",
-           "scaled_dot_product"]
+           "scaled_dot_product", "transformer_encoder", "transformer_decoder"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,0 +1,158 @@
+import keras
+
+from keras_seqattn.layers import transformer_parts as parts
+from keras_seqattn.layers.multi_head_attention import MultiHeadAttention
+from keras_seqattn.ops import checks
+
+
+@keras.saving.register_keras_serializable(package="keras_seqattn")
+class TransformerDecoder(keras.layers.Layer):
+    """One Transformer decoder block (Vaswani et al., 2017), a drop-in for
+    `keras_hub.layers.TransformerDecoder`.
+
+    post-norm (default):  x = LN(x + MHA(x, x, causal));  x = LN(x + MHA(x, enc));  y = LN(x + FFN(x))
+    pre-norm (normalize_first=True): LN moves in front of each sublayer, inside the residual.
+    Without an `encoder_sequence` (at the first call) the block is decoder-only: no cross-attention.
+
+    Same constructor and call arguments, cache convention, return values, sublayers and weights (in
+    the same order) as keras-hub's: `ours.set_weights(hub_layer.get_weights())` gives the same outputs
+    at the unpadded positions. Beyond keras-hub: `return_attention_scores=True` also returns the
+    self-attention weights `(batch, num_heads, T, S_self)` and, with an encoder, the cross-attention
+    weights `(batch, num_heads, T, S_enc)`, from the cached path too; padded positions attend nothing.
+
+    Args: as `TransformerEncoder` (intermediate_dim, num_heads, dropout, activation,
+    layer_norm_epsilon, kernel_initializer, bias_initializer, normalize_first).
+
+    Call arguments:
+        decoder_sequence: `(batch, T, d)`.
+        encoder_sequence: `(batch, S, d_enc)` or None (decoder-only); fixed at the first call.
+        decoder_padding_mask: `(batch, T)`, True = a real token; defaults to the Keras mask.
+        decoder_attention_mask: `(batch, T, T)` (`(batch, T, max_length)` with a cache).
+        encoder_padding_mask: `(batch, S)`; defaults to the encoder sequence's Keras mask.
+        encoder_attention_mask: `(batch, T, S)`.
+        self_attention_cache: `(batch, 2, max_length, num_heads, d / num_heads)` keys and values.
+        self_attention_cache_update_index: where this call's keys/values go (int or scalar tensor).
+        cross_attention_cache: `(batch, 2, S, num_heads, d / num_heads)`.
+        cross_attention_cache_update_index: 0 to fill it from `encoder_sequence`, None to reuse it.
+        use_causal_mask: mask future positions (default True); offset by the cache index.
+        training: applies dropout when True.
+        return_attention_scores: also return the attention weights (last in the returned tuple).
+
+    Returns `outputs`; with caches `(outputs, self_attention_cache[, cross_attention_cache])`; with
+    `return_attention_scores=True` the self- and (with an encoder) cross-attention weights follow.
+
+    Example:
+    >>> decoder = TransformerDecoder(intermediate_dim=32, num_heads=4)
+    >>> target, source = keras.random.normal((2, 5, 16)), keras.random.normal((2, 9, 16))
+    >>> outputs, self_scores, cross_scores = decoder(target, source, return_attention_scores=True)
+    >>> outputs.shape, self_scores.shape, cross_scores.shape
+    (TensorShape([2, 5, 16]), TensorShape([2, 4, 5, 5]), TensorShape([2, 4, 5, 9]))
+
+    Reference: Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.1.
+    """
+
+    def __init__(self, intermediate_dim, num_heads, dropout=0, activation="relu",
+                 layer_norm_epsilon=1e-05, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", normalize_first=False, **kwargs):
+        super().__init__(**kwargs)
+        parts.check_block_arguments(intermediate_dim, num_heads, dropout)
+        self.intermediate_dim = intermediate_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.normalize_first = normalize_first
+        self.supports_masking = True
+
+    def _attention(self, name, head):
+        return MultiHeadAttention(
+            num_heads=self.num_heads, key_dim=head, value_dim=head, dropout=self.dropout,
+            kernel_initializer=parts.clone_initializer(self.kernel_initializer),
+            bias_initializer=parts.clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy, name=name)
+
+    def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
+        checks.check_rank("decoder_sequence", decoder_sequence_shape, (3,))
+        hidden_dim = decoder_sequence_shape[-1]
+        head = parts.head_size(hidden_dim, self.num_heads)
+        self.self_attention = self._attention("self_attention", head)
+        self.self_attention.build(decoder_sequence_shape, decoder_sequence_shape)
+        self.self_attention_layer_norm, self.self_attention_dropout = parts.norm_and_dropout(
+            self, "self_attention", decoder_sequence_shape)
+        self.cross_attention = None
+        if encoder_sequence_shape is not None:
+            checks.check_rank("encoder_sequence", encoder_sequence_shape, (3,))
+            self.cross_attention = self._attention("cross_attention", head)
+            self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
+            self.cross_attention_layer_norm, self.cross_attention_dropout = parts.norm_and_dropout(
+                self, "cross_attention", decoder_sequence_shape)
+        parts.build_feedforward(self, hidden_dim, decoder_sequence_shape)
+        self.feedforward_layer_norm, self.feedforward_dropout = parts.norm_and_dropout(
+            self, "feedforward", decoder_sequence_shape)
+
+    def _check_call(self, encoder_sequence, self_attention_cache, cross_attention_cache):
+        has_cross = self.cross_attention is not None
+        if has_cross != (encoder_sequence is not None):
+            raise ValueError(
+                "`encoder_sequence` must be given at every call or at none: this layer was built "
+                f"{'with' if has_cross else 'without'} cross-attention. Received: "
+                f"encoder_sequence={'None' if encoder_sequence is None else tuple(encoder_sequence.shape)}")
+        if has_cross and (self_attention_cache is None) != (cross_attention_cache is None):
+            raise ValueError(
+                "With an `encoder_sequence`, `self_attention_cache` and `cross_attention_cache` must "
+                "both be given or both be None. Received: self_attention_cache="
+                f"{'None' if self_attention_cache is None else 'a tensor'}, cross_attention_cache="
+                f"{'None' if cross_attention_cache is None else 'a tensor'}")
+
+    def call(self, decoder_sequence, encoder_sequence=None, decoder_padding_mask=None,
+             decoder_attention_mask=None, encoder_padding_mask=None, encoder_attention_mask=None,
+             self_attention_cache=None, self_attention_cache_update_index=None,
+             cross_attention_cache=None, cross_attention_cache_update_index=None,
+             use_causal_mask=True, training=None, return_attention_scores=False):
+        self._check_call(encoder_sequence, self_attention_cache, cross_attention_cache)
+        padding = parts.padding_of(decoder_sequence, decoder_padding_mask)
+        cached = self_attention_cache is not None
+
+        def attend_self(x):  # with a cache, the keys' padding is not known: mask queries only
+            return parts.as_tuple(self.self_attention(
+                x, x, query_mask=padding, value_mask=None if cached else padding,
+                attention_mask=decoder_attention_mask, use_causal_mask=use_causal_mask,
+                cache=self_attention_cache, cache_update_index=self_attention_cache_update_index,
+                return_attention_scores=return_attention_scores, training=training))
+
+        x, self_extra = parts.residual(self, decoder_sequence, attend_self,
+                                       self.self_attention_layer_norm, self.self_attention_dropout, training)
+        caches, scores = [], []
+        _collect(self_extra, return_attention_scores, cached, caches, scores)
+        if self.cross_attention is not None:
+            encoder_padding = parts.padding_of(encoder_sequence, encoder_padding_mask)
+
+            def attend_encoder(x):
+                return parts.as_tuple(self.cross_attention(
+                    x, encoder_sequence, query_mask=padding, value_mask=encoder_padding,
+                    attention_mask=encoder_attention_mask, cache=cross_attention_cache,
+                    cache_update_index=cross_attention_cache_update_index,
+                    return_attention_scores=return_attention_scores, training=training))
+
+            x, cross_extra = parts.residual(self, x, attend_encoder, self.cross_attention_layer_norm,
+                                            self.cross_attention_dropout, training)
+            _collect(cross_extra, return_attention_scores, cached, caches, scores)
+        x, _ = parts.residual(self, x, lambda y: parts.feedforward(self, y),
+                              self.feedforward_layer_norm, self.feedforward_dropout, training)
+        outputs = (x, *caches, *scores)
+        return outputs if len(outputs) > 1 else x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(parts.block_config(self))
+        return config
+
+
+def _collect(extra, with_scores, cached, caches, scores):
+    """Sort a sublayer's extra outputs ([scores], [cache]) into `caches` and `scores`."""
+    if with_scores:
+        scores.append(extra[0])
+    if cached:
+        caches.append(extra[-1])

@@ -1,0 +1,96 @@
+import keras
+
+from keras_seqattn.layers import transformer_parts as parts
+from keras_seqattn.layers.multi_head_attention import MultiHeadAttention
+from keras_seqattn.ops import checks
+
+
+@keras.saving.register_keras_serializable(package="keras_seqattn")
+class TransformerEncoder(keras.layers.Layer):
+    """One Transformer encoder block (Vaswani et al., 2017), a drop-in for
+    `keras_hub.layers.TransformerEncoder`.
+
+    post-norm (default):      x = LN(x + MHA(x, x));        y = LN(x + FFN(x))
+    pre-norm (normalize_first): x = x + MHA(LN(x), LN(x));  y = x + FFN(LN(x))
+    FFN(x) = activation(x W₁ + b₁) W₂ + b₂   (d -> intermediate_dim -> d)
+
+    Same constructor and call arguments, sublayers and weights (in the same order) as keras-hub's:
+    `ours.set_weights(hub_layer.get_weights())` gives the same outputs at the unpadded positions.
+    Beyond keras-hub: `return_attention_scores=True` returns the self-attention weights, and padded
+    positions attend nothing (a zero attention output, never NaN) instead of attending as usual.
+
+    Args:
+        intermediate_dim: width of the feed-forward hidden layer.
+        num_heads: attention heads; the input width d must be a multiple.
+        dropout: dropout rate after attention, after the feed-forward and on the attention weights.
+        activation: of the feed-forward hidden layer.
+        layer_norm_epsilon: of the layer normalisations.
+        kernel_initializer, bias_initializer: of the dense layers.
+        normalize_first: pre-norm instead of post-norm.
+
+    Call arguments:
+        inputs: `(batch, T, d)`.
+        padding_mask: `(batch, T)` boolean, True = a real token; defaults to the inputs' Keras mask.
+        attention_mask: `(batch, T, T)` boolean, True = may attend; combined with the padding mask.
+        training: applies dropout when True.
+        return_attention_scores: also return the weights `(batch, num_heads, T, T)`.
+
+    Example:
+    >>> x = keras.random.normal((2, 7, 16))
+    >>> TransformerEncoder(intermediate_dim=32, num_heads=4)(x).shape
+    TensorShape([2, 7, 16])
+
+    Reference: Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.1; pre-norm:
+    Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020.
+    """
+
+    def __init__(self, intermediate_dim, num_heads, dropout=0, activation="relu",
+                 layer_norm_epsilon=1e-05, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", normalize_first=False, **kwargs):
+        super().__init__(**kwargs)
+        parts.check_block_arguments(intermediate_dim, num_heads, dropout)
+        self.intermediate_dim = intermediate_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.normalize_first = normalize_first
+        self.supports_masking = True
+
+    def build(self, inputs_shape):
+        checks.check_rank("inputs", inputs_shape, (3,))
+        hidden_dim = inputs_shape[-1]
+        self.self_attention_layer = MultiHeadAttention(
+            num_heads=self.num_heads, key_dim=parts.head_size(hidden_dim, self.num_heads),
+            dropout=self.dropout, kernel_initializer=parts.clone_initializer(self.kernel_initializer),
+            bias_initializer=parts.clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy, name="self_attention_layer")
+        self.self_attention_layer.build(inputs_shape, inputs_shape)
+        self.self_attention_layer_norm, self.self_attention_dropout = parts.norm_and_dropout(
+            self, "self_attention", inputs_shape)
+        self.feedforward_layer_norm, self.feedforward_dropout = parts.norm_and_dropout(
+            self, "feedforward", inputs_shape)
+        parts.build_feedforward(self, hidden_dim, inputs_shape)
+
+    def call(self, inputs, padding_mask=None, attention_mask=None, training=None,
+             return_attention_scores=False):
+        checks.check_rank("inputs", inputs, (3,))
+        padding = parts.padding_of(inputs, padding_mask)
+
+        def attend(x):
+            return parts.as_tuple(self.self_attention_layer(
+                x, x, query_mask=padding, value_mask=padding, attention_mask=attention_mask,
+                return_attention_scores=return_attention_scores, training=training))
+
+        x, scores = parts.residual(self, inputs, attend, self.self_attention_layer_norm,
+                                   self.self_attention_dropout, training)
+        x, _ = parts.residual(self, x, lambda y: parts.feedforward(self, y),
+                              self.feedforward_layer_norm, self.feedforward_dropout, training)
+        return (x, scores[0]) if return_attention_scores else x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(parts.block_config(self))
+        return config

@@ -1,0 +1,84 @@
+"""What the Transformer encoder and decoder blocks share: the sublayer factory, the residual
+sub-block (pre- or post-norm) and the position-wise feed-forward network."""
+
+import keras
+from keras.src.backend import get_keras_mask  # the implicit Keras mask of a tensor, as keras-hub reads it
+
+from keras_seqattn.ops import checks
+
+
+def clone_initializer(initializer):
+    """A fresh copy, so that no two kernels start equal."""
+    return initializer.__class__.from_config(initializer.get_config())
+
+
+def check_block_arguments(intermediate_dim, num_heads, dropout):
+    checks.check_positive_int("intermediate_dim", intermediate_dim)
+    checks.check_positive_int("num_heads", num_heads)
+    checks.check_rate("dropout", dropout)
+
+
+def head_size(hidden_dim, num_heads):
+    if hidden_dim is None or hidden_dim < num_heads or hidden_dim % num_heads:
+        raise ValueError(
+            "The hidden size must be a positive multiple of `num_heads`. "
+            f"Received: hidden size={hidden_dim}, num_heads={num_heads}")
+    return hidden_dim // num_heads
+
+
+def padding_of(sequence, explicit):
+    """The explicit padding mask if given, else the sequence's implicit Keras mask (or None)."""
+    return explicit if explicit is not None else get_keras_mask(sequence)
+
+
+def residual(block, x, sublayer, norm, dropout, training):
+    """x + Dropout(sublayer(x)) with LayerNorm before the sublayer (`normalize_first`) or after
+    the sum (the original post-norm). `sublayer` returns a tuple whose first item is its output;
+    the rest is returned alongside."""
+    inputs = norm(x) if block.normalize_first else x
+    output, *extra = sublayer(inputs)
+    output = dropout(output, training=training) + x
+    return (output if block.normalize_first else norm(output)), extra
+
+
+def build_feedforward(block, hidden_dim, shape):
+    """`block.feedforward_intermediate_dense` (d -> intermediate_dim, activation) and
+    `block.feedforward_output_dense` (intermediate_dim -> d), built for inputs of `shape`."""
+    make = lambda units, activation, name: keras.layers.Dense(
+        units, activation=activation, name=name, dtype=block.dtype_policy,
+        kernel_initializer=clone_initializer(block.kernel_initializer),
+        bias_initializer=clone_initializer(block.bias_initializer))
+    block.feedforward_intermediate_dense = make(block.intermediate_dim, block.activation,
+                                                "feedforward_intermediate_dense")
+    block.feedforward_intermediate_dense.build(shape)
+    block.feedforward_output_dense = make(hidden_dim, None, "feedforward_output_dense")
+    block.feedforward_output_dense.build(tuple(shape[:-1]) + (block.intermediate_dim,))
+
+
+def feedforward(block, x):
+    return (block.feedforward_output_dense(block.feedforward_intermediate_dense(x)),)
+
+
+def as_tuple(result):
+    return result if isinstance(result, tuple) else (result,)
+
+
+def norm_and_dropout(block, prefix, shape):
+    """A LayerNormalization named `{prefix}_layer_norm`, built, and a Dropout at the block's rate."""
+    norm = keras.layers.LayerNormalization(epsilon=block.layer_norm_epsilon, dtype=block.dtype_policy,
+                                           name=f"{prefix}_layer_norm")
+    norm.build(shape)
+    return norm, keras.layers.Dropout(block.dropout, dtype=block.dtype_policy, name=f"{prefix}_dropout")
+
+
+def block_config(block):
+    return dict(
+        intermediate_dim=block.intermediate_dim,
+        num_heads=block.num_heads,
+        dropout=block.dropout,
+        activation=keras.activations.serialize(block.activation),
+        layer_norm_epsilon=block.layer_norm_epsilon,
+        kernel_initializer=keras.initializers.serialize(block.kernel_initializer),
+        bias_initializer=keras.initializers.serialize(block.bias_initializer),
+        normalize_first=block.normalize_first,
+    )
