@@ -174,6 +174,9 @@ class MultiHeadAttention(keras.layers.Layer):
         key = value if key is None else key
         for name, tensor in (("query", query), ("value", value), ("key", key)):
             checks.check_rank(name, tensor, (3,))
+        # The masks arrived as arguments; copies without them keep the projections from warning
+        # that they drop a mask (without touching the caller's tensors).
+        query, value, key = (ops.copy(x) for x in (query, value, key))
         checks.check_dims_match("query", query.shape[0], "value", value.shape[0], "batch size")
         checks.check_dims_match("key", key.shape[0], "value", value.shape[0], "batch size")
         checks.check_dims_match("key", key.shape[1], "value", value.shape[1], "sequence length")
