@@ -6,7 +6,7 @@ from keras_seqattn.ops import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
-class TransformerDecoder(keras.layers.Layer):
+class TransformerDecoder(parts.TransformerBlock):
     """One Transformer decoder block (Vaswani et al., 2017), a drop-in for
     `keras_hub.layers.TransformerDecoder`.
 
@@ -50,21 +50,6 @@ class TransformerDecoder(keras.layers.Layer):
 
     Reference: Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.1.
     """
-
-    def __init__(self, intermediate_dim, num_heads, dropout=0, activation="relu",
-                 layer_norm_epsilon=1e-05, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", normalize_first=False, **kwargs):
-        super().__init__(**kwargs)
-        parts.check_block_arguments(intermediate_dim, num_heads, dropout)
-        self.intermediate_dim = intermediate_dim
-        self.num_heads = num_heads
-        self.dropout = dropout
-        self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.normalize_first = normalize_first
-        self.supports_masking = True
 
     def _attention(self, name, head):
         return MultiHeadAttention(
@@ -144,10 +129,6 @@ class TransformerDecoder(keras.layers.Layer):
         outputs = (x, *caches, *scores)
         return outputs if len(outputs) > 1 else x
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(parts.block_config(self))
-        return config
 
 
 def _collect(extra, with_scores, cached, caches, scores):

@@ -6,7 +6,7 @@ from keras_seqattn.ops import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
-class TransformerEncoder(keras.layers.Layer):
+class TransformerEncoder(parts.TransformerBlock):
     """One Transformer encoder block (Vaswani et al., 2017), a drop-in for
     `keras_hub.layers.TransformerEncoder`.
 
@@ -44,21 +44,6 @@ class TransformerEncoder(keras.layers.Layer):
     Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020.
     """
 
-    def __init__(self, intermediate_dim, num_heads, dropout=0, activation="relu",
-                 layer_norm_epsilon=1e-05, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", normalize_first=False, **kwargs):
-        super().__init__(**kwargs)
-        parts.check_block_arguments(intermediate_dim, num_heads, dropout)
-        self.intermediate_dim = intermediate_dim
-        self.num_heads = num_heads
-        self.dropout = dropout
-        self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.normalize_first = normalize_first
-        self.supports_masking = True
-
     def build(self, inputs_shape):
         checks.check_rank("inputs", inputs_shape, (3,))
         hidden_dim = inputs_shape[-1]
@@ -89,8 +74,3 @@ class TransformerEncoder(keras.layers.Layer):
         x, _ = parts.residual(self, x, lambda y: parts.feedforward(self, y),
                               self.feedforward_layer_norm, self.feedforward_dropout, training)
         return (x, scores[0]) if return_attention_scores else x
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(parts.block_config(self))
-        return config

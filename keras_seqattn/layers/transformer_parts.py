@@ -1,4 +1,4 @@
-"""What the Transformer encoder and decoder blocks share: the sublayer factory, the residual
+"""What the Transformer encoder and decoder blocks share: their arguments and config, the residual
 sub-block (pre- or post-norm) and the position-wise feed-forward network."""
 
 import keras
@@ -10,12 +10,6 @@ from keras_seqattn.ops import checks
 def clone_initializer(initializer):
     """A fresh copy, so that no two kernels start equal."""
     return initializer.__class__.from_config(initializer.get_config())
-
-
-def check_block_arguments(intermediate_dim, num_heads, dropout):
-    checks.check_positive_int("intermediate_dim", intermediate_dim)
-    checks.check_positive_int("num_heads", num_heads)
-    checks.check_rate("dropout", dropout)
 
 
 def head_size(hidden_dim, num_heads):
@@ -71,14 +65,37 @@ def norm_and_dropout(block, prefix, shape):
     return norm, keras.layers.Dropout(block.dropout, dtype=block.dtype_policy, name=f"{prefix}_dropout")
 
 
-def block_config(block):
-    return dict(
-        intermediate_dim=block.intermediate_dim,
-        num_heads=block.num_heads,
-        dropout=block.dropout,
-        activation=keras.activations.serialize(block.activation),
-        layer_norm_epsilon=block.layer_norm_epsilon,
-        kernel_initializer=keras.initializers.serialize(block.kernel_initializer),
-        bias_initializer=keras.initializers.serialize(block.bias_initializer),
-        normalize_first=block.normalize_first,
-    )
+class TransformerBlock(keras.layers.Layer):
+    """The constructor arguments and config of keras-hub's Transformer blocks, shared by
+    `TransformerEncoder` and `TransformerDecoder`."""
+
+    def __init__(self, intermediate_dim, num_heads, dropout=0, activation="relu",
+                 layer_norm_epsilon=1e-05, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", normalize_first=False, **kwargs):
+        super().__init__(**kwargs)
+        checks.check_positive_int("intermediate_dim", intermediate_dim)
+        checks.check_positive_int("num_heads", num_heads)
+        checks.check_rate("dropout", dropout)
+        self.intermediate_dim = intermediate_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.normalize_first = normalize_first
+        self.supports_masking = True
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            intermediate_dim=self.intermediate_dim,
+            num_heads=self.num_heads,
+            dropout=self.dropout,
+            activation=keras.activations.serialize(self.activation),
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+            normalize_first=self.normalize_first,
+        )
+        return config
