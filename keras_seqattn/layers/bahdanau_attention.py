@@ -82,7 +82,7 @@ class BahdanauAttention(ScoreAttention):
         checks.check_rank("key", key, (3,))
         return ops.matmul(key, self.key_kernel)
 
-    def _attend(self, query, projected_key, value, mask, multiplier):
+    def _attend(self, query, projected_key, value, value_mask, mask, multiplier):
         attention_v, bias = self.attention_v, None
         if self.normalize:
             attention_v = self.attention_g * attention_v / ops.norm(attention_v)

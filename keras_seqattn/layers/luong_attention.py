@@ -96,24 +96,24 @@ class LuongAttention(ScoreAttention):
         checks.check_rank("key", key, (3,))
         return key if self.score_mode == "dot" else ops.matmul(key, self.key_kernel)
 
-    def _window_centers(self, query, value, source_mask, query_offset):
+    def _window_centers(self, query, value, value_mask, query_offset):
         """p_t for every query, `(batch, Tq)`."""
         if self.local_mode == "monotonic":
             steps = ops.arange(ops.shape(query)[1], dtype="float32") + ops.cast(query_offset, "float32")
             return ops.broadcast_to(steps[None, :], ops.shape(query)[:2])
-        if source_mask is None:
+        if value_mask is None:
             source_length = ops.cast(ops.shape(value)[1], "float32")
-        else:
-            source_length = ops.sum(ops.cast(source_mask, "float32"), axis=-1, keepdims=True)
+        else:  # the unpadded source length
+            source_length = ops.sum(ops.cast(value_mask, "float32"), axis=-1, keepdims=True)
         hidden = ops.tanh(ops.matmul(query, self.position_kernel))
         fraction = ops.sigmoid(ops.cast(ops.einsum("btu,u->bt", hidden, self.position_v), "float32"))
         return source_length * fraction
 
-    def _attend(self, query, projected_key, value, mask, multiplier, source_mask=None, query_offset=0):
+    def _attend(self, query, projected_key, value, value_mask, mask, multiplier, query_offset=0):
         local = {}
         if self.window is not None:
             local = dict(
-                window_centers=self._window_centers(query, value, source_mask, query_offset),
+                window_centers=self._window_centers(query, value, value_mask, query_offset),
                 window=self.window,
                 gaussian=self.local_mode == "predictive",
             )
@@ -128,8 +128,7 @@ class LuongAttention(ScoreAttention):
     def call(self, query, value, key=None, query_mask=None, value_mask=None, projected_key=None,
              query_offset=0, return_attention_scores=False, training=None):
         return self._run(query, value, key, query_mask, value_mask, projected_key,
-                         return_attention_scores, training, source_mask=value_mask,
-                         query_offset=query_offset)
+                         return_attention_scores, training, query_offset=query_offset)
 
     def get_config(self):
         config = super().get_config()

@@ -8,6 +8,11 @@ from keras_seqattn.ops import masks
 _SEQUENCE_AXES = (None, (1,), (-2,))
 
 
+def clone_initializer(initializer):
+    """A fresh copy of `initializer` per sublayer, so that no two kernels start equal."""
+    return initializer.__class__.from_config(initializer.get_config())
+
+
 @keras.saving.register_keras_serializable(package="keras_seqattn")
 class MultiHeadAttention(keras.layers.Layer):
     """Multi-head attention (Vaswani et al., 2017), a drop-in for `keras.layers.MultiHeadAttention`.
@@ -137,12 +142,11 @@ class MultiHeadAttention(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed) if dropout > 0 else None
 
     def _dense(self, name, equation, output_shape, bias_axes, activation=None):
-        # A fresh initializer per sublayer, so that no two kernels start equal.
-        clone = lambda init: init.__class__.from_config(init.get_config())
         return keras.layers.EinsumDense(
             equation, output_shape=output_shape, bias_axes=bias_axes if self.use_bias else None,
             activation=activation, name=name,
-            kernel_initializer=clone(self.kernel_initializer), bias_initializer=clone(self.bias_initializer),
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
             kernel_regularizer=self.kernel_regularizer, bias_regularizer=self.bias_regularizer,
             kernel_constraint=self.kernel_constraint, bias_constraint=self.bias_constraint,
             activity_regularizer=self._projection_activity_regularizer, dtype=self.dtype_policy)
@@ -174,9 +178,8 @@ class MultiHeadAttention(keras.layers.Layer):
         key = value if key is None else key
         for name, tensor in (("query", query), ("value", value), ("key", key)):
             checks.check_rank(name, tensor, (3,))
-        # The masks arrived as arguments; copies without them keep the projections from warning
-        # that they drop a mask (without touching the caller's tensors).
-        query, value, key = (ops.copy(x) for x in (query, value, key))
+        # The masks arrived as arguments (Keras fills them from the inputs).
+        query, value, key = (masks.without_implicit_mask(x) for x in (query, value, key))
         checks.check_dims_match("query", query.shape[0], "value", value.shape[0], "batch size")
         checks.check_dims_match("key", key.shape[0], "value", value.shape[0], "batch size")
         checks.check_dims_match("key", key.shape[1], "value", value.shape[1], "sequence length")

@@ -51,19 +51,25 @@ class PositionalEncoding(keras.layers.Layer):
                 name="position_embeddings", shape=(self.max_length, inputs_shape[-1]),
                 initializer=self.initializer)
 
-    def call(self, inputs, start_index=0):
-        checks.check_rank("inputs", inputs, (3,))
-        length = inputs.shape[1]
+    def _check_length(self, inputs_shape, start_index):
+        checks.check_rank("inputs", inputs_shape, (3,))
+        length = inputs_shape[1]
         if self.max_length is not None and length is not None and isinstance(start_index, int):
             if start_index + length > self.max_length:
                 raise ValueError(
                     f"The sequence is longer than `max_length={self.max_length}`. Received: "
-                    f"inputs.shape={tuple(inputs.shape)}, start_index={start_index}")
+                    f"inputs.shape={tuple(inputs_shape)}, start_index={start_index}")
+
+    def call(self, inputs, start_index=0):
+        self._check_length(inputs.shape, start_index)
         if self.mode == "learned":
             return add_learned_encoding(inputs, self.position_embeddings, start_index)
         return add_sinusoidal_encoding(inputs, start_index, self.max_wavelength)
 
     def compute_output_shape(self, inputs_shape):
+        # Keras builds functional models from this method alone, without `call`: check here too
+        # (Keras passes it shapes only, so from position 0).
+        self._check_length(inputs_shape, 0)
         return inputs_shape
 
     def get_config(self):

@@ -35,7 +35,7 @@ class ScoreAttention(keras.layers.Layer):
                 "`build(query_shape, value_shape)` before `project_key`. Received: built=False"
             )
 
-    def _attend(self, query, projected_key, value, mask, multiplier, **local):
+    def _attend(self, query, projected_key, value, value_mask, mask, multiplier, **local):
         raise NotImplementedError
 
     def _run(self, query, value, key, query_mask, value_mask, projected_key,
@@ -45,24 +45,19 @@ class ScoreAttention(keras.layers.Layer):
         if key is not None:
             checks.check_rank("key", key, (3,))
         checks.check_dims_match("query", query.shape[0], "value", value.shape[0], "batch size")
-        single_step = len(query.shape) == 2
-        if single_step:
-            query = ops.expand_dims(query, 1)
         checks.check_mask_shape("value_mask", value_mask, (value.shape[0], value.shape[1]))
-        if single_step:
-            query_mask = None
-        else:
-            checks.check_mask_shape("query_mask", query_mask, (query.shape[0], query.shape[1]))
+        single_step = len(query.shape) == 2
+        if single_step:  # one decoder step: (batch, dq) -> (batch, 1, dq), and no query padding
+            query, query_mask = ops.expand_dims(query, 1), None
+        checks.check_mask_shape("query_mask", query_mask, (query.shape[0], query.shape[1]))
         if projected_key is None:
             projected_key = self.project_key(value if key is None else key)
-        mask = masks.attention_mask(query_mask=query_mask, value_mask=value_mask)
-        if mask is not None:
-            mask = ops.broadcast_to(mask, (ops.shape(query)[0], ops.shape(query)[1], ops.shape(value)[1]))
+        mask = masks.attention_mask(query_mask=query_mask, value_mask=value_mask)  # (B, Tq|1, Tv)
         multiplier = None
         if training and self.dropout > 0:
             shape = (ops.shape(query)[0], ops.shape(query)[1], ops.shape(value)[1])
             multiplier = dropout_multiplier(shape, self.dropout, self.seed_generator)
-        context, weights = self._attend(query, projected_key, value, mask, multiplier, **local)
+        context, weights = self._attend(query, projected_key, value, value_mask, mask, multiplier, **local)
         if single_step:
             context, weights = ops.squeeze(context, 1), ops.squeeze(weights, 1)
         return (context, weights) if return_attention_scores else context

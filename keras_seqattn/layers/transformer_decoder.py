@@ -1,7 +1,7 @@
 import keras
 
 from keras_seqattn.layers import transformer_parts as parts
-from keras_seqattn.layers.multi_head_attention import MultiHeadAttention
+from keras_seqattn.layers.multi_head_attention import MultiHeadAttention, clone_initializer
 from keras_seqattn.ops import checks
 
 
@@ -54,8 +54,8 @@ class TransformerDecoder(parts.TransformerBlock):
     def _attention(self, name, head):
         return MultiHeadAttention(
             num_heads=self.num_heads, key_dim=head, value_dim=head, dropout=self.dropout,
-            kernel_initializer=parts.clone_initializer(self.kernel_initializer),
-            bias_initializer=parts.clone_initializer(self.bias_initializer),
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
             dtype=self.dtype_policy, name=name)
 
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
@@ -128,7 +128,6 @@ class TransformerDecoder(parts.TransformerBlock):
                               self.feedforward_layer_norm, self.feedforward_dropout, training)
         outputs = (x, *caches, *scores)
         return outputs if len(outputs) > 1 else x
-
 
 
 def _collect(extra, with_scores, cached, caches, scores):

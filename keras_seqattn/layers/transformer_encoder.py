@@ -1,7 +1,7 @@
 import keras
 
 from keras_seqattn.layers import transformer_parts as parts
-from keras_seqattn.layers.multi_head_attention import MultiHeadAttention
+from keras_seqattn.layers.multi_head_attention import MultiHeadAttention, clone_initializer
 from keras_seqattn.ops import checks
 
 
@@ -49,8 +49,8 @@ class TransformerEncoder(parts.TransformerBlock):
         hidden_dim = inputs_shape[-1]
         self.self_attention_layer = MultiHeadAttention(
             num_heads=self.num_heads, key_dim=parts.head_size(hidden_dim, self.num_heads),
-            dropout=self.dropout, kernel_initializer=parts.clone_initializer(self.kernel_initializer),
-            bias_initializer=parts.clone_initializer(self.bias_initializer),
+            dropout=self.dropout, kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
             dtype=self.dtype_policy, name="self_attention_layer")
         self.self_attention_layer.build(inputs_shape, inputs_shape)
         self.self_attention_layer_norm, self.self_attention_dropout = parts.norm_and_dropout(

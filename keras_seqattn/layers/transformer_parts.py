@@ -2,14 +2,10 @@
 sub-block (pre- or post-norm) and the position-wise feed-forward network."""
 
 import keras
-from keras.src.backend import get_keras_mask  # the implicit Keras mask of a tensor, as keras-hub reads it
 
+from keras_seqattn.layers.multi_head_attention import clone_initializer
 from keras_seqattn.ops import checks
-
-
-def clone_initializer(initializer):
-    """A fresh copy, so that no two kernels start equal."""
-    return initializer.__class__.from_config(initializer.get_config())
+from keras_seqattn.ops.masks import implicit_mask
 
 
 def head_size(hidden_dim, num_heads):
@@ -22,7 +18,7 @@ def head_size(hidden_dim, num_heads):
 
 def padding_of(sequence, explicit):
     """The explicit padding mask if given, else the sequence's implicit Keras mask (or None)."""
-    return explicit if explicit is not None else get_keras_mask(sequence)
+    return explicit if explicit is not None else implicit_mask(sequence)
 
 
 def residual(block, x, sublayer, norm, dropout, training):

@@ -47,12 +47,9 @@ def _dense_kernel(query, key, value, mask, multiplier, scale, *, is_causal, retu
     if is_causal:
         mask = combine_masks(mask, causal_mask(q_len, k_len))
     weights = masked_softmax(scores, mask)  # (B, H, T, S) float32
-    if multiplier is not None:
-        weights_used = weights * multiplier
-    else:
-        weights_used = weights
-    weights_used = ops.reshape(ops.cast(weights_used, value.dtype), (batch, kv_heads, groups, q_len, k_len))
-    output = ops.einsum("bkgts,bskd->btkgd", weights_used, value)
+    used = weights if multiplier is None else weights * multiplier
+    used = ops.reshape(ops.cast(used, value.dtype), (batch, kv_heads, groups, q_len, k_len))
+    output = ops.einsum("bkgts,bskd->btkgd", used, value)
     output = ops.reshape(output, (batch, q_len, heads, ops.shape(value)[-1]))
     if not return_weights:
         return output
@@ -166,7 +163,8 @@ def _dot_kernel(query, key, value, scale, mask, centers, window, multiplier, *, 
     return _attend(dot_score(query, key, scale), value, mask, centers, window, multiplier, gaussian)
 
 
-def _score_inputs(query, key, value, mask, window_centers, window, gaussian):
+def _local_window(query, key, value, mask, window_centers, window, gaussian):
+    """Check the inputs of the score kernels; return the window centres and width as tensors."""
     for name, tensor in (("query", query), ("key", key), ("value", value)):
         checks.check_rank(name, tensor, (3,))
     checks.check_dims_match("query", query.shape[0], "value", value.shape[0], "batch size")
@@ -177,10 +175,11 @@ def _score_inputs(query, key, value, mask, window_centers, window, gaussian):
     if window_centers is None:
         if gaussian:
             raise ValueError("`gaussian=True` needs `window_centers` and `window`. Received: window_centers=None")
-        return mask, None, None
+        return None, None
     checks.check_mask_shape("window_centers", window_centers, (query.shape[0], query.shape[1]))
-    window = ops.convert_to_tensor(window, "float32")
-    return mask, ops.cast(window_centers, "float32"), window
+    if isinstance(window, bool) or not isinstance(window, (int, float)) or window <= 0:
+        raise ValueError(f"`window` must be a positive number with `window_centers`. Received: window={window!r}")
+    return ops.cast(window_centers, "float32"), ops.convert_to_tensor(window, "float32")
 
 
 _SCORE_ARGS_DOC = """
@@ -201,7 +200,7 @@ def additive_attention(
     """Additive attention over projected queries `(batch, Tq, U)` and keys `(batch, Tk, U)`:
     weights = softmax(vᵀ tanh(q + k + b)) (`attention_v`, `bias`: `(U,)`), context = weights · value.
     """
-    mask, centers, window = _score_inputs(query, key, value, mask, window_centers, window, gaussian)
+    centers, window = _local_window(query, key, value, mask, window_centers, window, gaussian)
     return _additive_kernel(
         query, key, value, attention_v, bias, mask, centers, window, dropout_multiplier,
         gaussian=bool(gaussian),
@@ -215,7 +214,7 @@ def dot_attention(
     """Dot-score attention: weights = softmax(scale · qᵀk), context = weights · value, for
     `query` `(batch, Tq, d)`, `key` `(batch, Tk, d)`, `value` `(batch, Tk, dv)`.
     """
-    mask, centers, window = _score_inputs(query, key, value, mask, window_centers, window, gaussian)
+    centers, window = _local_window(query, key, value, mask, window_centers, window, gaussian)
     return _dot_kernel(
         query, key, value, scale, mask, centers, window, dropout_multiplier,
         gaussian=bool(gaussian),

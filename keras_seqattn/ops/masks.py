@@ -7,6 +7,7 @@ input (Keras only fills a `*_mask` argument that the caller left as None).
 """
 
 from keras import ops
+from keras.src.backend import get_keras_mask  # as keras-hub reads it; Keras has no public name for it
 
 
 def padding_mask(lengths, max_length):
@@ -46,6 +47,18 @@ def combine_masks(*masks):
     for mask in present[1:]:
         combined = ops.logical_and(combined, mask)
     return combined
+
+
+def implicit_mask(tensor):
+    """The Keras mask attached to `tensor` (e.g. by `Embedding(mask_zero=True)`), or None."""
+    return get_keras_mask(tensor)
+
+
+def without_implicit_mask(tensor):
+    """`tensor`, or a copy without its Keras mask when it has one: for a layer that has taken the
+    mask as an argument, so that its sublayers do not warn that they drop it. The caller's tensor
+    is left as it is."""
+    return tensor if get_keras_mask(tensor) is None else ops.copy(tensor)
 
 
 def lift_mask(mask, rank):

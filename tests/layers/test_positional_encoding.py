@@ -60,6 +60,11 @@ def test_mask_passes_through():
     np.testing.assert_allclose(pooled[0], np.asarray(encoded)[0, :2].mean(0), atol=1e-6)
 
 
+def test_too_long_for_a_learned_table_fails_when_the_model_is_built():
+    with pytest.raises(ValueError, match="max_length"):
+        PositionalEncoding("learned", max_length=4)(keras.Input((9, 6)))
+
+
 @pytest.mark.parametrize(
     "init, inputs, argument",
     [
