@@ -1,0 +1,141 @@
+"""Beam search over any step function, as one XLA-compiled loop with static shapes."""
+
+import tensorflow as tf
+
+from keras_seqattn.decoding import state as search
+from keras_seqattn.ops import checks
+
+
+def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_length,
+                length_penalty=0.0, coverage_penalty=0.0, return_alignments=False, jit_compile=True):
+    """Keep the `beam_width` best hypotheses per input at every step; return them best first.
+
+    score(Y) = log P(Y | X) / lp(Y) + cp(X; Y), with the GNMT penalties (Wu et al., 2016, eq. 14):
+    lp(Y) = ((5 + |Y|) / 6)^α with α = `length_penalty` (|Y| counts the end token), and
+    cp = β · Σⱼ log(min(Σᵢ aᵢⱼ, 1)) with β = `coverage_penalty`, where aᵢⱼ is the attention of target
+    step i on source position j; positions whose attention stays exactly 0 (masked padding) are left
+    out of the sum. Hypotheses are ranked by this score at every step and at the end.
+
+    Args:
+        step_fn: `step_fn(token_ids, state, step) -> (logits, new_state)`. `token_ids` are the last
+            tokens `(batch * beam_width,)` int32 (hypothesis k of input b in row b * beam_width + k),
+            `state` the nested state with that leading dimension, `step` the index of the token
+            being predicted (scalar int32, from 0). `logits` is `(batch * beam_width, vocab)` and
+            `new_state` has the structure, shapes and dtypes of `state`. For the coverage penalty
+            and `return_alignments`, the state is a dict whose `"attention"` entry holds this
+            step's alignment `(batch * beam_width, source_length)`.
+        initial_state: nested structure of tensors with leading dimension `batch` (an RNN state, a
+            Transformer cache, the encoder outputs); the search tiles it across the beam and
+            reorders it as hypotheses are chosen.
+        start_ids: `(batch,)` int, the first input tokens.
+        end_id: int, the token that ends a hypothesis. A finished hypothesis is never extended:
+            its score and length stay as they are.
+        beam_width: int, the number of hypotheses kept per input.
+        max_length: int, the number of tokens generated at most.
+        length_penalty: α ≥ 0 (0: plain summed log-probabilities).
+        coverage_penalty: β ≥ 0 (0: none).
+        return_alignments: also return the alignment history of the chosen hypotheses.
+        jit_compile: compile the loop with XLA (default True). Called eagerly, each call traces
+            and compiles; call it inside your own `tf.function` to trace once.
+
+    Returns `sequences (batch, beam_width, max_length)` int32, best first, filled with `end_id`
+    after the end token, and `scores (batch, beam_width)` float32; with `return_alignments`, also
+    `alignments (batch, beam_width, max_length, source_length)` (zero after the end).
+
+    Example (a bigram model; greedy decoding would give [2, 2, 2], log-probability -2.75):
+    >>> table = tf.math.log([[.1, .6, .3], [.5, .1, .4], [.35, .25, .4]])
+    >>> def step_fn(token_ids, state, step):
+    ...     return tf.gather(table, token_ids), state
+    >>> sequences, scores = beam_search(step_fn, {}, tf.constant([2]), end_id=0, beam_width=2,
+    ...                                 max_length=3)
+    >>> print(sequences.numpy().tolist(), scores.numpy().round(2))
+    [[[0, 0, 0], [2, 2, 2]]] [[-1.05 -2.75]]
+    """
+    search.check_search_args(start_ids, end_id, max_length)
+    checks.check_positive_int("beam_width", beam_width)
+    for name, value in (("length_penalty", length_penalty), ("coverage_penalty", coverage_penalty)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
+    if coverage_penalty:
+        search.attention_of(initial_state, "coverage_penalty")
+    if return_alignments:
+        search.attention_of(initial_state, "return_alignments")
+    track_attention = bool(coverage_penalty) or return_alignments
+
+    def loop(start_ids, initial_state):
+        batch = tf.shape(start_ids)[0]
+        state = tf.nest.map_structure(lambda x: tf.repeat(x, beam_width, axis=0), initial_state)
+        tokens = tf.repeat(tf.cast(start_ids, tf.int32), beam_width)
+        # Only the first hypothesis is live at the start, so the first step expands it alone.
+        log_probs = tf.tile([[0.0] + [-float("inf")] * (beam_width - 1)], [batch, 1])
+        zeros = tf.zeros([batch, beam_width])
+        sequences = tf.fill([batch, beam_width, max_length], end_id)
+        coverage = alignments = ()
+        if track_attention:
+            source_length = tf.shape(initial_state[search.ATTENTION])[1]
+            coverage = tf.zeros([batch, beam_width, source_length])
+            if return_alignments:
+                alignments = tf.zeros([batch, beam_width, max_length, source_length])
+
+        def body(*inputs):
+            (step, tokens, state, log_probs, lengths, finished, sequences, scores, coverage,
+             alignments) = inputs
+            step_log_probs, state = search.call_step(step_fn, tokens, state, step)
+            vocab = tf.shape(step_log_probs)[1]
+            step_log_probs = tf.reshape(step_log_probs, [batch, beam_width, vocab])
+            # A finished hypothesis may only repeat end_id, at no cost.
+            only_end = tf.one_hot(end_id, vocab, on_value=0.0, off_value=-float("inf"))
+            step_log_probs = tf.where(finished[..., None], only_end, step_log_probs)
+            candidates = log_probs[..., None] + step_log_probs  # (batch, beam, vocab)
+            lengths = lengths + tf.cast(~finished, tf.float32)
+            candidate_scores = candidates / _length_penalty(lengths, length_penalty)[..., None]
+            if track_attention:
+                attention = tf.reshape(search.attention_of(state, "coverage_penalty"),
+                                       [batch, beam_width, -1])
+                attention = tf.where(finished[..., None], 0.0, attention)
+                coverage = coverage + attention
+                if coverage_penalty:
+                    penalty = coverage_penalty * _coverage_log(coverage)
+                    candidate_scores += penalty[..., None]
+            scores, chosen = tf.math.top_k(tf.reshape(candidate_scores, [batch, -1]), beam_width)
+            beam, tokens = chosen // vocab, chosen % vocab  # (batch, beam) each
+
+            def reorder(x):
+                return tf.gather(x, beam, batch_dims=1)
+
+            log_probs = tf.gather(tf.reshape(candidates, [batch, -1]), chosen, batch_dims=1)
+            lengths, sequences = reorder(lengths), reorder(sequences)
+            finished = reorder(finished) | tf.equal(tokens, end_id)
+            sequences = search.write_at(sequences, step, tokens, axis=2)
+            if track_attention:
+                coverage = reorder(coverage)
+                if return_alignments:
+                    alignments = search.write_at(reorder(alignments), step, reorder(attention),
+                                                  axis=2)
+            rows = tf.reshape(beam + beam_width * tf.range(batch)[:, None], [-1])
+            state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
+            outputs = (step + 1, tf.reshape(tokens, [-1]), state, log_probs, lengths, finished,
+                       sequences, scores, coverage, alignments)
+            return search.keep_shapes(outputs, inputs)
+
+        def cond(step, tokens, state, log_probs, lengths, finished, *_):
+            return (step < max_length) & ~tf.reduce_all(finished)
+
+        loop_vars = (tf.constant(0), tokens, state, log_probs, zeros, tf.zeros_like(zeros, tf.bool),
+                     sequences, log_probs, coverage, alignments)
+        outputs = tf.while_loop(cond, body, loop_vars)
+        sequences, scores, alignments = outputs[6], outputs[7], outputs[9]
+        return (sequences, scores, alignments) if return_alignments else (sequences, scores)
+
+    return search.compile_loop(loop, jit_compile)(start_ids, initial_state)
+
+
+def _length_penalty(lengths, alpha):
+    return ((5.0 + lengths) / 6.0) ** alpha if alpha else tf.ones_like(lengths)
+
+
+def _coverage_log(coverage):
+    """Σⱼ log(min(coverage_j, 1)) over the source positions that received any attention."""
+    attended = coverage > 0
+    log_coverage = tf.math.log(tf.where(attended, tf.minimum(coverage, 1.0), 1.0))
+    return tf.reduce_sum(log_coverage, axis=-1)

@@ -1,0 +1,63 @@
+"""What greedy and beam search share: argument checks, the step-function contract, nested state.
+
+`step_fn(token_ids, state, step)` gets the last tokens `(rows,)` int32, the nested state (every leaf
+with leading dimension `rows`) and the step index (scalar int32), and returns
+`(logits (rows, vocab), new_state)` with `new_state` of the same structure, shapes and dtypes.
+When `new_state` is a dict with an `"attention"` entry `(rows, source_length)` (this step's
+alignment over the source), the searches can return the alignment history and beam search can
+apply a coverage penalty.
+"""
+
+import functools
+
+import tensorflow as tf
+
+from keras_seqattn.ops import checks
+
+ATTENTION = "attention"
+
+
+def check_search_args(start_ids, end_id, max_length):
+    checks.check_rank("start_ids", start_ids, (1,))
+    if isinstance(end_id, bool) or not isinstance(end_id, int) or end_id < 0:
+        raise ValueError(f"`end_id` must be a non-negative integer. Received: end_id={end_id!r}")
+    checks.check_positive_int("max_length", max_length)
+
+
+def attention_of(state, needed_by):
+    """This step's alignment `(rows, S)` from `state`; `needed_by` names the argument that asked."""
+    if not isinstance(state, dict) or ATTENTION not in state:
+        raise ValueError(
+            f"`{needed_by}` needs the attention weights: `step_fn` must return a dict state with an "
+            f"'{ATTENTION}' entry of shape (batch * beam, source_length). Received a state of type "
+            f"{type(state).__name__}" + (f" with keys {sorted(state)}" if isinstance(state, dict) else ""))
+    return tf.cast(state[ATTENTION], tf.float32)
+
+
+def call_step(step_fn, tokens, state, step):
+    """Run `step_fn` and return float32 log-probabilities `(rows, vocab)` and the new state."""
+    logits, new_state = step_fn(tokens, state, step)
+    tf.nest.assert_same_structure(state, new_state)
+    return tf.nn.log_softmax(tf.cast(logits, tf.float32)), new_state
+
+
+def write_at(buffer, step, values, axis):
+    """`buffer[(:,) * axis + (step,)] = values`: write one step of a history buffer."""
+    length = tf.shape(buffer)[axis]
+    at_step = tf.equal(tf.range(length), step)
+    at_step = tf.reshape(at_step, [1] * axis + [-1] + [1] * (buffer.shape.rank - axis - 1))
+    return tf.where(at_step, tf.expand_dims(values, axis), buffer)
+
+
+def keep_shapes(new, old):
+    """Give the loop variables of the next iteration the static shapes they entered with."""
+    for new_tensor, old_tensor in zip(tf.nest.flatten(new), tf.nest.flatten(old)):
+        new_tensor.set_shape(old_tensor.shape)
+    return new
+
+
+def compile_loop(loop, jit_compile):
+    """The search loop as one function; XLA-compiled unless `jit_compile=False`. Inside a caller's
+    `tf.function` (a SavedModel signature, say) it is traced with the caller, once."""
+    # Through a partial: TensorFlow warns of retracing when one code object is traced repeatedly.
+    return tf.function(functools.partial(loop), jit_compile=jit_compile, autograph=False)

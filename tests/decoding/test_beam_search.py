@@ -1,0 +1,169 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_seqattn.decoding import beam_search
+from tests.decoding.toy import END, ToyDecoder
+
+START = tf.constant([1, 2])
+
+
+@pytest.mark.parametrize("alpha, beta", [(0.0, 0.0), (0.8, 0.0), (0.8, 0.5)])
+def test_a_beam_as_wide_as_the_search_space_finds_the_exhaustive_ranking(alpha, beta):
+    toy, max_length = ToyDecoder(), 4
+    # 3^4 unfinished + 1 + 3 + 9 + 27 finished hypotheses: 121 in all.
+    sequences, scores = beam_search(toy.step_fn, toy.initial_state(), START, END, beam_width=121,
+                                    max_length=max_length, length_penalty=alpha,
+                                    coverage_penalty=beta)
+    for row in range(2):
+        expected_sequences, expected_scores = toy.hypotheses(row, int(START[row]), max_length, alpha, beta)
+        assert len(expected_scores) == 121
+        np.testing.assert_array_equal(sequences[row].numpy(), expected_sequences)
+        np.testing.assert_allclose(scores[row].numpy(), expected_scores, rtol=1e-5, atol=1e-5)
+
+
+def test_a_narrow_beam_returns_hypotheses_best_first_with_their_true_scores():
+    toy, max_length = ToyDecoder(seed=3), 6
+    sequences, scores, alignments = beam_search(
+        toy.step_fn, toy.initial_state(), START, END, beam_width=3, max_length=max_length,
+        return_alignments=True)
+    for row in range(2):
+        assert np.all(np.diff(scores[row].numpy()) <= 0)
+        for beam in range(3):
+            tokens = sequences[row, beam].numpy()
+            log_prob, hidden, previous = 0.0, toy.initial_state()["hidden"].numpy()[row], int(START[row])
+            for step, token in enumerate(tokens):
+                log_probs, hidden, attention = toy.numpy_step(previous, hidden, toy.source_mask[row], step)
+                np.testing.assert_allclose(alignments[row, beam, step], attention, atol=1e-5)
+                log_prob += log_probs[token]
+                previous = token
+                if token == END:
+                    assert np.all(tokens[step:] == END)
+                    assert np.all(alignments[row, beam, step + 1:].numpy() == 0)
+                    break
+            np.testing.assert_allclose(scores[row, beam], log_prob, rtol=1e-5)
+
+
+def test_finished_hypotheses_are_never_extended():
+    # A bigram model that, after the end token, strongly prefers to go on (token 1).
+    table = np.log(np.array([[0.01, 0.97, 0.01, 0.01],
+                             [0.40, 0.20, 0.20, 0.20],
+                             [0.30, 0.30, 0.20, 0.20],
+                             [0.25, 0.25, 0.25, 0.25]], "float32"))
+    calls = []
+
+    def step_fn(token_ids, state, step):
+        calls.append(step)
+        return tf.gather(table, token_ids), state
+
+    sequences, scores = beam_search(step_fn, {}, tf.constant([2]), END, beam_width=4, max_length=5,
+                                    jit_compile=False)
+    for beam in range(4):
+        tokens = sequences[0, beam].numpy()
+        ended = list(tokens).index(END) if END in tokens else len(tokens)
+        assert np.all(tokens[ended:] == END)
+        expected = sum(table[a, b] for a, b in zip([2] + list(tokens[:ended]), tokens[:ended + 1]))
+        np.testing.assert_allclose(scores[0, beam], expected, rtol=1e-6)
+    assert sequences[0, 0].numpy().tolist() == [0, 0, 0, 0, 0]  # the best is to stop at once
+
+
+def test_search_stops_when_every_hypothesis_has_ended():
+    executed = tf.Variable(0)
+
+    def step_fn(token_ids, state, step):
+        executed.assign_add(1)
+        return tf.one_hot(tf.fill(tf.shape(token_ids), END), 3) * 10.0, state
+
+    sequences, _ = beam_search(step_fn, {}, tf.constant([1, 1]), END, beam_width=2, max_length=50,
+                               jit_compile=False)
+    assert sequences.shape == (2, 2, 50)
+    assert np.all(sequences[:, 0].numpy() == END) and np.all(sequences[:, 1, 1:].numpy() == END)
+    # Step 0 keeps "end" and the runner-up token; step 1 ends the runner-up; nothing runs after.
+    assert int(executed.numpy()) == 2
+
+
+def test_runs_as_one_xla_compiled_while_loop():
+    toy = ToyDecoder()
+    search = tf.function(lambda start: beam_search(toy.step_fn, toy.initial_state(), start, END,
+                                                   beam_width=2, max_length=3))
+    graph = search.get_concrete_function(tf.TensorSpec([None], tf.int32)).graph.as_graph_def()
+    compiled = [f for f in graph.library.function
+                if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b]
+    assert len(compiled) == 1
+    assert [n.op for n in compiled[0].node_def].count("StatelessWhile") + \
+        [n.op for n in compiled[0].node_def].count("While") == 1
+
+
+_SERVE = textwrap.dedent(
+    """
+    import sys
+    sys.modules["keras_seqattn"] = None
+    sys.modules["keras"] = None
+    import numpy as np
+    import tensorflow as tf
+    served = tf.saved_model.load(sys.argv[1])
+    expected = np.load(sys.argv[2])
+    sequences, scores = served.decode(tf.constant(expected["start"]))
+    np.testing.assert_array_equal(sequences.numpy(), expected["sequences"])
+    np.testing.assert_allclose(scores.numpy(), expected["scores"], rtol=1e-5)
+    print("served beam search matches")
+    """
+)
+
+
+def test_runs_inside_a_saved_model_served_without_keras(tmp_path):
+    embedding = keras.layers.Embedding(6, 8)
+    cell = keras.layers.GRUCell(8)
+    logits_layer = keras.layers.Dense(6)
+
+    def step_fn(token_ids, state, step):
+        output, [hidden] = cell(embedding(token_ids), [state["hidden"]])
+        return logits_layer(output), {"hidden": hidden}
+
+    module = tf.Module()
+    module.layers = [embedding, cell, logits_layer]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
+    def decode(start):
+        state = {"hidden": tf.ones([tf.shape(start)[0], 8]) * 0.1}
+        return beam_search(step_fn, state, start, end_id=0, beam_width=3, max_length=7,
+                           length_penalty=0.6)
+
+    module.decode = decode
+    start = np.array([1, 2, 3, 4, 5], "int32")
+    sequences, scores = decode(tf.constant(start))
+    tf.saved_model.save(module, str(tmp_path / "served"))
+    np.savez(tmp_path / "expected.npz", start=start, sequences=sequences.numpy(), scores=scores.numpy())
+    result = subprocess.run([sys.executable, "-c", _SERVE, str(tmp_path / "served"),
+                             str(tmp_path / "expected.npz")], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "served beam search matches" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(beam_width=0), "beam_width"),
+        (dict(beam_width=2.0), "beam_width"),
+        (dict(max_length=0), "max_length"),
+        (dict(end_id=-1), "end_id"),
+        (dict(length_penalty=-0.1), "length_penalty"),
+        (dict(coverage_penalty=-1.0), "coverage_penalty"),
+        (dict(start_ids=tf.constant([[1]])), "start_ids"),
+        (dict(coverage_penalty=0.5, initial_state={"hidden": tf.zeros([1, 2])}), "coverage_penalty"),
+        (dict(return_alignments=True, initial_state=(tf.zeros([1, 2]),)), "return_alignments"),
+    ],
+)
+def test_bad_input_raises_value_error_naming_it(kwargs, argument):
+    args = dict(step_fn=lambda t, s, i: (tf.zeros([1, 3]), s), initial_state={"hidden": tf.zeros([1, 2])},
+                start_ids=tf.constant([1]), end_id=0, beam_width=2, max_length=3)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=argument):
+        beam_search(**args)
