@@ -20,3 +20,9 @@ def test_sort_digits_smoke():
     out = _run("sort_digits.py", "--epochs", "1", "--train-size", "256")
     accuracy = re.search(r"exact-match accuracy: ([0-9.]+)", out)
     assert accuracy and 0.0 <= float(accuracy.group(1)) <= 1.0, out[-2000:]
+
+
+def test_transformer_translation_smoke():
+    out = _run("transformer_translation.py", "--epochs", "1", "--train-size", "256", "--test-size", "8")
+    accuracy = re.search(r"exact-match accuracy: ([0-9.]+) on 8 held-out", out)
+    assert accuracy and 0.0 <= float(accuracy.group(1)) <= 1.0, out[-2000:]

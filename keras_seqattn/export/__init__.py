@@ -1,0 +1,3 @@
+"""Serving: the vocabulary that tokenizes in the graph, and string-to-string SavedModel export."""
+
+from keras_seqattn.export.vocabulary import Vocabulary as Vocabulary

@@ -1,0 +1,94 @@
+"""A token vocabulary that tokenizes and detokenizes inside TensorFlow graphs (tensorflow-text)."""
+
+import collections
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from keras_seqattn.ops import checks
+
+_WORD_OR_PUNCTUATION = r"\s|[^\w\s]"  # split on spaces and around punctuation ...
+_PUNCTUATION = r"[^\w\s]"  # ... and keep the punctuation as tokens
+
+
+class Vocabulary(tf.Module):
+    """Maps text to token ids and back, with the ops of tensorflow-text, so that the tokenization a
+    model trains with is the one its SavedModel serves with (`keras_seqattn.export`).
+
+    Ids 0-3 are reserved: `PAD` (0, also the Keras mask value), `START`, `END` and `UNKNOWN` (any
+    token outside `tokens`); `tokens[i]` gets id `i + 4`.
+
+    Args:
+        tokens: the known tokens, distinct strings (single characters with `split="characters"`).
+        split: "characters" (`tf_text.UnicodeCharTokenizer`: every Unicode character is a token) or
+            "words" (`tf_text.regex_split`: words, with each punctuation mark a token of its own).
+        lowercase: fold case (`tf_text.case_fold_utf8`) before splitting.
+
+    Invalid UTF-8 is never rejected: each bad byte becomes U+FFFD (then `UNKNOWN`, unless known).
+
+    Example:
+    >>> vocabulary = Vocabulary.from_texts(["one two", "two three"], split="words")
+    >>> ids = vocabulary.encode(tf.constant(["two one", "four"]))
+    >>> vocabulary.tokens, ids.to_list()
+    (('two', 'one', 'three'), [[4, 5], [3]])
+    >>> vocabulary.decode(tf.constant([[4, 5, 2, 0], [1, 6, 2, 5]])).numpy().tolist()
+    [b'two one', b'three']
+    """
+
+    PAD, START, END, UNKNOWN = 0, 1, 2, 3
+    RESERVED = 4
+
+    def __init__(self, tokens, split="characters", lowercase=False):
+        super().__init__()
+        checks.check_choice("split", split, ("characters", "words"))
+        tokens = list(tokens)
+        if not tokens or len(set(tokens)) != len(tokens) or not all(isinstance(t, str) and t for t in tokens):
+            raise ValueError("`tokens` must be a non-empty list of distinct non-empty strings. "
+                             f"Received: tokens={tokens!r}")
+        if split == "characters" and any(len(t) != 1 for t in tokens):
+            raise ValueError("With split='characters', `tokens` must be single characters. "
+                             f"Received: tokens={[t for t in tokens if len(t) != 1]!r}")
+        self.tokens, self.split, self.lowercase = tuple(tokens), split, lowercase
+        ids = tf.range(self.RESERVED, self.RESERVED + len(tokens), dtype=tf.int64)
+        keys = [ord(t) for t in tokens] if split == "characters" else tokens
+        self._to_id = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.int64 if split == "characters"
+                                                            else tf.string), ids), self.UNKNOWN)
+        self._to_token = tf.constant(["", "", "", "\N{REPLACEMENT CHARACTER}", *tokens])
+
+    @classmethod
+    def from_texts(cls, texts, split="characters", lowercase=False, max_tokens=None):
+        """The vocabulary of the tokens of `texts` (Python strings), most frequent first."""
+        counts = collections.Counter()
+        checks.check_choice("split", split, ("characters", "words"))
+        for row in _split(tf.constant(list(texts)), split, lowercase).to_list():
+            counts.update(chr(t) if split == "characters" else t.decode() for t in row)
+        return cls([t for t, _ in counts.most_common(max_tokens)], split, lowercase)
+
+    @property
+    def size(self):
+        """The number of ids, the reserved ones included: the vocabulary size of a model."""
+        return self.RESERVED + len(self.tokens)
+
+    def encode(self, texts):
+        """`texts` `(batch,)` tf.string -> token ids, an int32 RaggedTensor `(batch, None)`."""
+        return tf.cast(tf.ragged.map_flat_values(self._to_id.lookup, _split(texts, self.split, self.lowercase)), tf.int32)
+
+    def decode(self, ids):
+        """`ids` `(batch, length)` -> `(batch,)` tf.string: the tokens before the first `END`, with
+        `PAD` and `START` dropped, joined (with spaces for words)."""
+        ids = tf.convert_to_tensor(ids, tf.int32)
+        before_end = tf.math.cumsum(tf.cast(tf.equal(ids, self.END), tf.int32), axis=-1) == 0
+        keep = before_end & (ids >= self.END + 1)
+        tokens = tf.ragged.boolean_mask(tf.gather(self._to_token, ids), keep)
+        return tf.strings.reduce_join(tokens, axis=-1, separator="" if self.split == "characters" else " ")
+
+
+def _split(texts, split, lowercase):
+    """Strings -> ragged tokens: code points (int64) for characters, strings for words."""
+    texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
+    if lowercase:
+        texts = tf_text.case_fold_utf8(texts)
+    if split == "characters":
+        return tf.cast(tf_text.UnicodeCharTokenizer().tokenize(texts), tf.int64)
+    return tf_text.regex_split(texts, _WORD_OR_PUNCTUATION, _PUNCTUATION)
