@@ -42,6 +42,9 @@ class MultiHeadAttention(keras.layers.Layer):
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
         activity_regularizer, kernel_constraint, bias_constraint: of the projections.
         seed: seed of the dropout.
+        flash: the attention path: None picks the blocked online-softmax path (no T x S matrix)
+            for long sequences, True or False forces it or the dense path (see
+            `keras_seqattn.ops.scaled_dot_product_attention`).
 
     Call arguments:
         query: `(batch, T, dim_q)`.
@@ -95,6 +98,7 @@ class MultiHeadAttention(keras.layers.Layer):
         kernel_constraint=None,
         bias_constraint=None,
         seed=None,
+        flash=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -104,6 +108,7 @@ class MultiHeadAttention(keras.layers.Layer):
         checks.check_positive_int("num_key_value_heads", num_key_value_heads, allow_none=True)
         checks.check_positive_int("sliding_window", sliding_window, allow_none=True)
         checks.check_rate("dropout", dropout)
+        checks.check_flash(flash)
         if num_key_value_heads is not None and num_heads % num_key_value_heads:
             raise ValueError(
                 "`num_heads` must be a multiple of `num_key_value_heads`. "
@@ -138,6 +143,7 @@ class MultiHeadAttention(keras.layers.Layer):
         # an attribute named `activity_regularizer` would do).
         self._projection_activity_regularizer = keras.regularizers.get(activity_regularizer)
         self.seed = seed
+        self.flash = flash
         self.supports_masking = True
         self.seed_generator = keras.random.SeedGenerator(seed) if dropout > 0 else None
 
@@ -202,7 +208,8 @@ class MultiHeadAttention(keras.layers.Layer):
         result = scaled_dot_product_attention(
             projected_query, projected_key, projected_value, mask=mask,
             is_causal=use_causal_mask and cache is None, dropout_rate=self.dropout,
-            training=training, seed=self.seed_generator, return_attention_scores=return_attention_scores)
+            training=training, seed=self.seed_generator, return_attention_scores=return_attention_scores,
+            flash=self.flash)
         output, scores = result if return_attention_scores else (result, None)
         if self.use_gate:
             output = output * self.gate_dense(query)
@@ -258,5 +265,6 @@ class MultiHeadAttention(keras.layers.Layer):
             kernel_constraint=keras.constraints.serialize(self.kernel_constraint),
             bias_constraint=keras.constraints.serialize(self.bias_constraint),
             seed=self.seed,
+            flash=self.flash,
         )
         return config

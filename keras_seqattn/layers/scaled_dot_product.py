@@ -16,6 +16,9 @@ class ScaledDotProduct(keras.layers.Layer):
         dropout: dropout rate on the attention weights while training, in [0, 1).
         scale: multiplies the scores instead of 1/√d_k.
         seed: seed of the dropout.
+        flash: the attention path: None picks the blocked online-softmax path (no T x S matrix)
+            for long sequences, True or False forces it or the dense path (see
+            `keras_seqattn.ops.scaled_dot_product_attention`).
 
     Call arguments:
         query: `(batch, T, d_k)`, or `(batch, T, heads, d_k)` for several heads at once.
@@ -40,14 +43,16 @@ class ScaledDotProduct(keras.layers.Layer):
     Reference: Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.2.1.
     """
 
-    def __init__(self, dropout=0.0, scale=None, seed=None, **kwargs):
+    def __init__(self, dropout=0.0, scale=None, seed=None, flash=None, **kwargs):
         super().__init__(**kwargs)
         checks.check_rate("dropout", dropout)
+        checks.check_flash(flash)
         if scale is not None and not isinstance(scale, (int, float)):
             raise ValueError(f"`scale` must be a number or None. Received: scale={scale!r}")
         self.dropout = dropout
         self.scale = scale
         self.seed = seed
+        self.flash = flash
         self.supports_masking = True
         self.seed_generator = keras.random.SeedGenerator(seed) if dropout > 0 else None
 
@@ -69,10 +74,10 @@ class ScaledDotProduct(keras.layers.Layer):
         return scaled_dot_product_attention(
             query, key, value, mask=combine_masks(mask, padding), is_causal=use_causal_mask,
             scale=self.scale, dropout_rate=self.dropout, training=training, seed=self.seed_generator,
-            return_attention_scores=return_attention_scores)
+            return_attention_scores=return_attention_scores, flash=self.flash)
 
     def get_config(self):
         config = super().get_config()
-        config.update(dropout=self.dropout, scale=self.scale, seed=self.seed)
+        config.update(dropout=self.dropout, scale=self.scale, seed=self.seed, flash=self.flash)
         return config
 

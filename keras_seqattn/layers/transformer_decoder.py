@@ -21,7 +21,7 @@ class TransformerDecoder(parts.TransformerBlock):
     weights `(batch, num_heads, T, S_enc)`, from the cached path too; padded positions attend nothing.
 
     Args: as `TransformerEncoder` (intermediate_dim, num_heads, dropout, activation,
-    layer_norm_epsilon, kernel_initializer, bias_initializer, normalize_first).
+    layer_norm_epsilon, kernel_initializer, bias_initializer, normalize_first, flash).
 
     Call arguments:
         decoder_sequence: `(batch, T, d)`.
@@ -56,7 +56,7 @@ class TransformerDecoder(parts.TransformerBlock):
             num_heads=self.num_heads, key_dim=head, value_dim=head, dropout=self.dropout,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy, name=name)
+            flash=self.flash, dtype=self.dtype_policy, name=name)
 
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
         checks.check_rank("decoder_sequence", decoder_sequence_shape, (3,))

@@ -27,6 +27,7 @@ class TransformerEncoder(parts.TransformerBlock):
         layer_norm_epsilon: of the layer normalisations.
         kernel_initializer, bias_initializer: of the dense layers.
         normalize_first: pre-norm instead of post-norm.
+        flash: the attention path (None: automatic; see `MultiHeadAttention`). Beyond keras-hub.
 
     Call arguments:
         inputs: `(batch, T, d)`.
@@ -51,7 +52,7 @@ class TransformerEncoder(parts.TransformerBlock):
             num_heads=self.num_heads, key_dim=parts.head_size(hidden_dim, self.num_heads),
             dropout=self.dropout, kernel_initializer=clone_initializer(self.kernel_initializer),
             bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy, name="self_attention_layer")
+            flash=self.flash, dtype=self.dtype_policy, name="self_attention_layer")
         self.self_attention_layer.build(inputs_shape, inputs_shape)
         self.self_attention_layer_norm, self.self_attention_dropout = parts.norm_and_dropout(
             self, "self_attention", inputs_shape)

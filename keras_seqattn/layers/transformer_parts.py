@@ -67,11 +67,12 @@ class TransformerBlock(keras.layers.Layer):
 
     def __init__(self, intermediate_dim, num_heads, dropout=0, activation="relu",
                  layer_norm_epsilon=1e-05, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", normalize_first=False, **kwargs):
+                 bias_initializer="zeros", normalize_first=False, flash=None, **kwargs):
         super().__init__(**kwargs)
         checks.check_positive_int("intermediate_dim", intermediate_dim)
         checks.check_positive_int("num_heads", num_heads)
         checks.check_rate("dropout", dropout)
+        checks.check_flash(flash)
         self.intermediate_dim = intermediate_dim
         self.num_heads = num_heads
         self.dropout = dropout
@@ -80,6 +81,7 @@ class TransformerBlock(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.normalize_first = normalize_first
+        self.flash = flash
         self.supports_masking = True
 
     def get_config(self):
@@ -93,5 +95,6 @@ class TransformerBlock(keras.layers.Layer):
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
             bias_initializer=keras.initializers.serialize(self.bias_initializer),
             normalize_first=self.normalize_first,
+            flash=self.flash,
         )
         return config

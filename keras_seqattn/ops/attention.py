@@ -5,11 +5,15 @@ import keras
 from keras import ops
 
 from keras_seqattn.ops import checks
+from keras_seqattn.ops.flash import flash_attention
 from keras_seqattn.ops.masks import causal_mask, combine_masks, lift_mask, local_window_mask
 from keras_seqattn.ops.scores import additive_score, dot_score
 from keras_seqattn.ops.xla import xla_kernel
 
 _LOWEST = -3.0e38
+# Above this many scores per head (T·S), the blocked path is faster than the dense one on the CPU
+# (benchmarks/results/attention_core.md); below it, the dense path.
+FLASH_MIN_SCORES = 1024 * 1024
 
 
 def masked_softmax(scores, mask=None):
@@ -56,6 +60,21 @@ def _dense_kernel(query, key, value, mask, multiplier, scale, *, is_causal, retu
     return output, ops.cast(weights, value.dtype)
 
 
+@xla_kernel
+def _flash_kernel(query, key, value, mask, scale, *, is_causal, mask_per_query, blocks):
+    if scale is None:
+        scale = 1.0 / ops.sqrt(ops.cast(ops.shape(query)[-1], "float32"))
+    return flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, *blocks)
+
+
+def _flash_blocks(q_len, k_len, is_causal):
+    """Tile sizes measured best on the CPU: large tiles, smaller ones with causality (more tiles
+    above the diagonal to skip); never longer than the (known) sequences, rounded up to 8."""
+    query_block, key_block = (256, 256) if is_causal else (1024, 1024)
+    fit = lambda block, length: block if length is None else min(block, -(-length // 8) * 8)  # noqa: E731
+    return fit(query_block, q_len), fit(key_block, k_len)
+
+
 def scaled_dot_product_attention(
     query,
     key,
@@ -67,6 +86,7 @@ def scaled_dot_product_attention(
     training=False,
     seed=None,
     return_attention_scores=False,
+    flash=None,
 ):
     """Scaled dot-product attention, softmax(Q Kᵀ · scale) V (Vaswani et al., 2017, eq. 1).
 
@@ -83,6 +103,11 @@ def scaled_dot_product_attention(
             int, `keras.random.SeedGenerator` or None).
         return_attention_scores: also return the weights `(batch, heads, T, S)` (`(batch, T, S)`
             for 3-D inputs).
+        flash: which path computes it. None (default) picks the blocked online-softmax path
+            (`ops/flash.py`: no T x S matrix in the forward or backward pass) when T and S are
+            known when traced and T·S ≥ `FLASH_MIN_SCORES`, and no weights or dropout are needed;
+            True forces it (TensorFlow only; not with `return_attention_scores` or training
+            dropout); False forces the dense path. Both give the same outputs and gradients to 1e-5.
 
     A query with no key left to attend gets a zero output (never NaN); the softmax runs in float32.
     Returns `(batch, T, heads, dv)` (or `(batch, T, dv)`), and the weights when asked.
@@ -118,6 +143,11 @@ def scaled_dot_product_attention(
         multiplier = dropout_multiplier(shape, dropout_rate, seed)
     if scale is not None:
         scale = ops.convert_to_tensor(scale, "float32")
+    if _use_flash(flash, q_len, key.shape[1], multiplier is not None, return_attention_scores):
+        output = _flash_kernel(query, key, value, mask, scale, is_causal=bool(is_causal),
+                               mask_per_query=mask is not None and mask.shape[2] != 1,
+                               blocks=_flash_blocks(q_len, key.shape[1], bool(is_causal)))
+        return ops.squeeze(output, 2) if one_head else output
     result = _dense_kernel(
         query, key, value, mask, multiplier, scale,
         is_causal=bool(is_causal), return_weights=bool(return_attention_scores),
@@ -128,6 +158,23 @@ def scaled_dot_product_attention(
     if one_head:
         return ops.squeeze(output, 2), ops.squeeze(weights, 1)
     return output, weights
+
+
+def _use_flash(flash, q_len, k_len, dropout, return_attention_scores):
+    checks.check_flash(flash)
+    if flash:
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError(f"`flash=True` needs the TensorFlow backend. Received: flash={flash}, "
+                             f"backend={keras.backend.backend()!r}")
+        if return_attention_scores or dropout:
+            raise ValueError(
+                "`flash=True` computes no attention weights: it cannot return them or apply dropout "
+                f"to them. Received: flash=True, return_attention_scores={return_attention_scores}, "
+                f"dropout while training={dropout}")
+        return True
+    return (flash is None and keras.backend.backend() == "tensorflow" and not dropout
+            and not return_attention_scores and q_len is not None and k_len is not None
+            and q_len * k_len >= FLASH_MIN_SCORES)
 
 
 def _mask_4d(mask, expected, one_head):

@@ -57,6 +57,11 @@ def check_positive_int(name, value, allow_none=False):
         raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
 
 
+def check_flash(value):
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"`flash` must be None, True or False. Received: flash={value!r}")
+
+
 def check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")

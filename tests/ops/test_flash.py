@@ -1,0 +1,130 @@
+"""The blocked online-softmax path (ops/flash.py) against the dense path and NumPy: outputs and
+gradients for every mask kind, with tiny tiles so that every case spans many tiles, padding and
+(with causality) skipped tiles."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_seqattn import ops
+from keras_seqattn.ops import attention
+from tests import reference
+
+RNG = np.random.default_rng(0)
+B, T, S, H, K, D, DV = 2, 13, 21, 4, 2, 8, 6
+
+
+@pytest.fixture
+def tiny_tiles(monkeypatch):
+    monkeypatch.setattr(attention, "_flash_blocks", lambda q_len, k_len, causal: (4, 8))
+
+
+def _inputs(dtype="float32"):
+    return (tf.constant(RNG.normal(size=(B, T, H, D)), dtype), tf.constant(RNG.normal(size=(B, S, K, D)), dtype),
+            tf.constant(RNG.normal(size=(B, S, K, DV)), dtype))
+
+
+def _masks():
+    padding = np.arange(S)[None, :] < np.array([S, 15])[:, None]  # (B, S)
+    per_query = RNG.random((B, T, S)) > 0.3
+    per_query[0, 3] = False  # a query with nothing to attend
+    per_head = RNG.random((B, H, T, S)) > 0.5
+    return {"none": None, "padding": padding, "per_query": per_query, "per_head": per_head}
+
+
+def _output_and_gradients(flash, query, key, value, mask, causal):
+    with tf.GradientTape() as tape:
+        tape.watch([query, key, value])
+        output = ops.scaled_dot_product_attention(query, key, value, mask=mask, is_causal=causal,
+                                                  flash=flash)
+        loss = tf.reduce_sum(output * tf.sin(output))  # a non-uniform upstream gradient
+    return output, tape.gradient(loss, [query, key, value])
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("mask_kind", ["none", "padding", "per_query", "per_head"])
+def test_outputs_and_gradients_equal_the_dense_path(tiny_tiles, mask_kind, causal):
+    query, key, value = _inputs()
+    mask = _masks()[mask_kind]
+    flash_output, flash_grads = _output_and_gradients(True, query, key, value, mask, causal)
+    dense_output, dense_grads = _output_and_gradients(False, query, key, value, mask, causal)
+    np.testing.assert_allclose(flash_output, dense_output, atol=1e-5, rtol=1e-5)
+    for flash_grad, dense_grad in zip(flash_grads, dense_grads):
+        np.testing.assert_allclose(flash_grad, dense_grad, atol=1e-5, rtol=1e-5)
+    ref_mask = None if mask is None else {2: lambda m: m[:, None, None], 3: lambda m: m[:, None],
+                                          4: lambda m: m}[mask.ndim](mask)
+    expected, _ = reference.multi_head_attention(query.numpy(), key.numpy(), value.numpy(), ref_mask, causal)
+    np.testing.assert_allclose(flash_output, expected, atol=1e-5, rtol=1e-5)
+    if mask_kind == "per_query":
+        assert np.all(flash_output.numpy()[0, 3] == 0)  # nothing to attend: zero, not NaN
+
+
+def test_single_head_inputs_and_default_tiles():
+    query, key, value = (tf.constant(RNG.normal(size=shape), "float32")
+                         for shape in ((2, 300, 16), (2, 1100, 16), (2, 1100, 5)))
+    mask = np.arange(1100)[None, :] < np.array([1100, 700])[:, None]
+    flash = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash=True)
+    dense = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash=False)
+    assert flash.shape == (2, 300, 5)
+    np.testing.assert_allclose(flash, dense, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_stays_finite_and_close(tiny_tiles, dtype):
+    query, key, value = _inputs(dtype)
+    mask = _masks()["per_query"]
+    output, grads = _output_and_gradients(True, query, key, value, mask, True)
+    assert output.dtype == dtype
+    assert all(np.all(np.isfinite(np.asarray(tf.cast(x, "float32")))) for x in [output, *grads])
+    expected, _ = _output_and_gradients(False, *(tf.cast(x, "float32") for x in (query, key, value)), mask, True)
+    np.testing.assert_allclose(tf.cast(output, "float32"), expected, atol=5e-2, rtol=5e-2)
+
+
+def test_dispatch_picks_the_flash_path_only_above_the_threshold(monkeypatch):
+    monkeypatch.setattr(attention, "FLASH_MIN_SCORES", T * S)
+    query, key, value = _inputs()
+    traced = attention._flash_kernel.tracing_count
+    before = traced()
+    ops.scaled_dot_product_attention(query, key[:, :-1], value[:, :-1])  # T·(S-1): below
+    ops.scaled_dot_product_attention(query, key, value, return_attention_scores=True)  # weights
+    ops.scaled_dot_product_attention(query, key, value, dropout_rate=0.5, training=True)  # dropout
+    ops.scaled_dot_product_attention(query, key, value, flash=False)  # forced dense
+    assert traced() == before
+    ops.scaled_dot_product_attention(query, key, value, is_causal=True)  # at the threshold
+    assert traced() == before + 1
+
+
+def test_multi_head_attention_flash_equals_dense_with_the_same_weights():
+    from keras_seqattn import MultiHeadAttention
+
+    query = tf.constant(RNG.normal(size=(2, 40, 16)), "float32")
+    layers = [MultiHeadAttention(num_heads=4, key_dim=4, flash=flash) for flash in (True, False)]
+    outputs = []
+    for layer in layers:
+        layer(query, query)
+        if outputs:
+            layer.set_weights(layers[0].get_weights())
+        outputs.append(layer(query, query, use_causal_mask=True))
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(flash="yes"), "flash"),
+        (dict(flash=True, return_attention_scores=True), "return_attention_scores"),
+        (dict(flash=True, dropout_rate=0.5, training=True), "dropout"),
+    ],
+)
+def test_bad_input_raises_value_error_naming_it(kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        ops.scaled_dot_product_attention(*_inputs(), **kwargs)
+
+
+def test_layers_reject_a_bad_flash_argument():
+    from keras_seqattn import MultiHeadAttention, ScaledDotProduct, TransformerEncoder
+
+    for make in (lambda: MultiHeadAttention(2, 4, flash=1), lambda: ScaledDotProduct(flash="auto"),
+                 lambda: TransformerEncoder(8, 2, flash=0)):
+        with pytest.raises(ValueError, match="flash"):
+            make()
