@@ -18,7 +18,7 @@ setup(
     extras_require={
         "test": ["pytest", "keras-hub"],
         "examples": ["matplotlib", "babel", "num2words"],
-        "bench": ["keras-hub", "psutil"],
+        "bench": ["keras-hub"],
     },
     classifiers=[
         "License :: OSI Approved :: Apache Software License",

@@ -1,0 +1,73 @@
+"""What every benchmark shares: the machine, interleaved timing, the matmul ceiling, the results."""
+
+import json
+import os
+import platform
+import statistics
+import time
+
+import keras
+import tensorflow as tf
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def machine():
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "python": platform.python_version()}
+
+
+def interleaved_medians(functions, repeats=5, warmup=2):
+    """Time `functions` (name -> callable returning something to block on) as A B C A B C ...,
+    after `warmup` rounds; the median seconds of each."""
+    for _ in range(warmup):
+        for run in functions.values():
+            block(run())
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, run in functions.items():
+            start = time.perf_counter()
+            block(run())
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def block(result):
+    for x in tf.nest.flatten(result):
+        x.numpy() if hasattr(x, "numpy") else x
+
+
+def matmul_ceiling(size=2048):
+    """GFLOP/s of a `size`³ float32 matmul (XLA), the ceiling a CPU kernel can hope for."""
+    a = tf.random.normal([size, size])
+    matmul = tf.function(lambda a: a @ a, jit_compile=True)
+    seconds = interleaved_medians({"matmul": lambda: matmul(a)})["matmul"]
+    return 2 * size**3 / seconds / 1e9
+
+
+def write(name, rows, columns, title, notes=""):
+    """benchmarks/results/NAME.json (the rows and the machine) and NAME.md (a table)."""
+    os.makedirs(RESULTS, exist_ok=True)
+    info = machine()
+    with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
+        json.dump({"machine": info, "rows": rows}, f, indent=1)
+    lines = [f"# {title}", "", f"Machine: {info['cpu']}, {info['cores']} cores; TensorFlow "
+             f"{info['tensorflow']}, Keras {info['keras']}, Python {info['python']}.", ""]
+    if notes:
+        lines += [notes, ""]
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_show(row.get(c, "")) for c in columns) + " |")
+    with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _show(value):
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
