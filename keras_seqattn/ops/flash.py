@@ -16,7 +16,6 @@ This is the TensorFlow path of `scaled_dot_product_attention` (ops/attention.py)
 import tensorflow as tf
 
 
-
 def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, query_block, key_block):
     """query (B, T, H, d), key (B, S, K, d), value (B, S, K, dv), mask (B|1, H|1, T|1, S) bool or
     None (`mask_per_query`: its third axis is T, not 1), scale a float32 scalar -> (B, T, H, dv).
