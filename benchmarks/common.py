@@ -39,8 +39,9 @@ def interleaved_medians(functions, repeats=5, warmup=2):
 
 
 def block(result):
+    """Wait for `result` (tensors of either framework) to be computed."""
     for x in tf.nest.flatten(result):
-        x.numpy() if hasattr(x, "numpy") else x
+        x.numpy()
 
 
 def matmul_ceiling(size=2048):

@@ -62,16 +62,9 @@ class Translator(keras.Model):
         """The decoding state for `source` (batch, S): encoder outputs and, per decoder block, an
         empty self-attention cache and a cross-attention cache filled from the encoder."""
         encoded = self.encode(source)
-        batch, length = tf.shape(source)[0], tf.shape(source)[1]
-        head = DIM // HEADS
-        empty_self = tf.zeros([batch, 2, self.max_target_length, HEADS, head])
-        empty_cross = tf.zeros([batch, 2, length, HEADS, head])
-        start = self.target_embedding(tf.fill([batch, 1], Vocabulary.START))
-        cross = [decoder(start, encoded, self_attention_cache=empty_self, self_attention_cache_update_index=0,
-                         cross_attention_cache=empty_cross, cross_attention_cache_update_index=0)[2]
-                 for decoder in self.decoders]
-        return {"encoded": encoded, "source_mask": source != 0,
-                "self": [empty_self] * LAYERS, "cross": cross}
+        empty_self = tf.zeros([tf.shape(source)[0], 2, self.max_target_length, HEADS, DIM // HEADS])
+        return {"encoded": encoded, "source_mask": source != 0, "self": [empty_self] * LAYERS,
+                "cross": [decoder.compute_cross_attention_cache(encoded) for decoder in self.decoders]}
 
     def step(self, token_ids, state, step):
         """One decoding step: `token_ids` (rows,) -> logits (rows, target_size), new state."""

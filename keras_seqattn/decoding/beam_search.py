@@ -35,8 +35,9 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
         length_penalty: α ≥ 0 (0: plain summed log-probabilities).
         coverage_penalty: β ≥ 0 (0: none).
         return_alignments: also return the alignment history of the chosen hypotheses.
-        jit_compile: compile the loop with XLA (default True). Called eagerly, each call traces
-            and compiles; call it inside your own `tf.function` to trace once.
+        jit_compile: compile the loop with XLA (default True). Calls with the same `step_fn` and
+            settings reuse one traced function (the 16 most recent are kept, and hold their
+            `step_fn`); XLA compiles once per input shape.
 
     Returns `sequences (batch, beam_width, max_length)` int32, best first, filled with `end_id`
     after the end token, and `scores (batch, beam_width)` float32; with `return_alignments`, also
@@ -60,74 +61,77 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
         search.attention_of(initial_state, "coverage_penalty")
     if return_alignments:
         search.attention_of(initial_state, "return_alignments")
+
+    settings = (step_fn, end_id, beam_width, max_length, float(length_penalty),
+                float(coverage_penalty), bool(return_alignments))
+    return search.run_loop(_loop, settings, jit_compile, start_ids, initial_state)
+
+
+def _loop(step_fn, end_id, beam_width, max_length, length_penalty, coverage_penalty,
+          return_alignments, start_ids, initial_state):
     track_attention = bool(coverage_penalty) or return_alignments
+    batch = tf.shape(start_ids)[0]
+    state = tf.nest.map_structure(lambda x: tf.repeat(x, beam_width, axis=0), initial_state)
+    tokens = tf.repeat(tf.cast(start_ids, tf.int32), beam_width)
+    # Only the first hypothesis is live at the start, so the first step expands it alone.
+    log_probs = tf.tile([[0.0] + [-float("inf")] * (beam_width - 1)], [batch, 1])
+    zeros = tf.zeros([batch, beam_width])
+    sequences = tf.fill([batch, beam_width, max_length], end_id)
+    coverage = alignments = ()
+    if track_attention:
+        source_length = tf.shape(initial_state[search.ATTENTION])[1]
+        coverage = tf.zeros([batch, beam_width, source_length])
+        if return_alignments:
+            alignments = tf.zeros([batch, beam_width, max_length, source_length])
 
-    def loop(start_ids, initial_state):
-        batch = tf.shape(start_ids)[0]
-        state = tf.nest.map_structure(lambda x: tf.repeat(x, beam_width, axis=0), initial_state)
-        tokens = tf.repeat(tf.cast(start_ids, tf.int32), beam_width)
-        # Only the first hypothesis is live at the start, so the first step expands it alone.
-        log_probs = tf.tile([[0.0] + [-float("inf")] * (beam_width - 1)], [batch, 1])
-        zeros = tf.zeros([batch, beam_width])
-        sequences = tf.fill([batch, beam_width, max_length], end_id)
-        coverage = alignments = ()
+    def body(*inputs):
+        (step, tokens, state, log_probs, lengths, finished, sequences, scores, coverage,
+         alignments) = inputs
+        step_log_probs, state = search.call_step(step_fn, tokens, state, step)
+        vocab = tf.shape(step_log_probs)[1]
+        step_log_probs = tf.reshape(step_log_probs, [batch, beam_width, vocab])
+        # A finished hypothesis may only repeat end_id, at no cost.
+        only_end = tf.one_hot(end_id, vocab, on_value=0.0, off_value=-float("inf"))
+        step_log_probs = tf.where(finished[..., None], only_end, step_log_probs)
+        candidates = log_probs[..., None] + step_log_probs  # (batch, beam, vocab)
+        lengths = lengths + tf.cast(~finished, tf.float32)
+        candidate_scores = candidates / _length_penalty(lengths, length_penalty)[..., None]
         if track_attention:
-            source_length = tf.shape(initial_state[search.ATTENTION])[1]
-            coverage = tf.zeros([batch, beam_width, source_length])
+            attention = tf.reshape(search.attention_in(state), [batch, beam_width, -1])
+            attention = tf.where(finished[..., None], 0.0, attention)
+            coverage = coverage + attention
+            if coverage_penalty:
+                penalty = coverage_penalty * _coverage_log(coverage)
+                candidate_scores += penalty[..., None]
+        scores, chosen = tf.math.top_k(tf.reshape(candidate_scores, [batch, -1]), beam_width)
+        beam, tokens = chosen // vocab, chosen % vocab  # (batch, beam) each
+
+        def reorder(x):
+            return tf.gather(x, beam, batch_dims=1)
+
+        log_probs = tf.gather(tf.reshape(candidates, [batch, -1]), chosen, batch_dims=1)
+        lengths, sequences = reorder(lengths), reorder(sequences)
+        finished = reorder(finished) | tf.equal(tokens, end_id)
+        sequences = search.write_at(sequences, step, tokens, axis=2)
+        if track_attention:
+            coverage = reorder(coverage)
             if return_alignments:
-                alignments = tf.zeros([batch, beam_width, max_length, source_length])
+                alignments = search.write_at(reorder(alignments), step, reorder(attention),
+                                              axis=2)
+        rows = tf.reshape(beam + beam_width * tf.range(batch)[:, None], [-1])
+        state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
+        outputs = (step + 1, tf.reshape(tokens, [-1]), state, log_probs, lengths, finished,
+                   sequences, scores, coverage, alignments)
+        return search.keep_shapes(outputs, inputs)
 
-        def body(*inputs):
-            (step, tokens, state, log_probs, lengths, finished, sequences, scores, coverage,
-             alignments) = inputs
-            step_log_probs, state = search.call_step(step_fn, tokens, state, step)
-            vocab = tf.shape(step_log_probs)[1]
-            step_log_probs = tf.reshape(step_log_probs, [batch, beam_width, vocab])
-            # A finished hypothesis may only repeat end_id, at no cost.
-            only_end = tf.one_hot(end_id, vocab, on_value=0.0, off_value=-float("inf"))
-            step_log_probs = tf.where(finished[..., None], only_end, step_log_probs)
-            candidates = log_probs[..., None] + step_log_probs  # (batch, beam, vocab)
-            lengths = lengths + tf.cast(~finished, tf.float32)
-            candidate_scores = candidates / _length_penalty(lengths, length_penalty)[..., None]
-            if track_attention:
-                attention = tf.reshape(search.attention_of(state, "coverage_penalty"),
-                                       [batch, beam_width, -1])
-                attention = tf.where(finished[..., None], 0.0, attention)
-                coverage = coverage + attention
-                if coverage_penalty:
-                    penalty = coverage_penalty * _coverage_log(coverage)
-                    candidate_scores += penalty[..., None]
-            scores, chosen = tf.math.top_k(tf.reshape(candidate_scores, [batch, -1]), beam_width)
-            beam, tokens = chosen // vocab, chosen % vocab  # (batch, beam) each
+    def cond(step, tokens, state, log_probs, lengths, finished, *_):
+        return (step < max_length) & ~tf.reduce_all(finished)
 
-            def reorder(x):
-                return tf.gather(x, beam, batch_dims=1)
-
-            log_probs = tf.gather(tf.reshape(candidates, [batch, -1]), chosen, batch_dims=1)
-            lengths, sequences = reorder(lengths), reorder(sequences)
-            finished = reorder(finished) | tf.equal(tokens, end_id)
-            sequences = search.write_at(sequences, step, tokens, axis=2)
-            if track_attention:
-                coverage = reorder(coverage)
-                if return_alignments:
-                    alignments = search.write_at(reorder(alignments), step, reorder(attention),
-                                                  axis=2)
-            rows = tf.reshape(beam + beam_width * tf.range(batch)[:, None], [-1])
-            state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
-            outputs = (step + 1, tf.reshape(tokens, [-1]), state, log_probs, lengths, finished,
-                       sequences, scores, coverage, alignments)
-            return search.keep_shapes(outputs, inputs)
-
-        def cond(step, tokens, state, log_probs, lengths, finished, *_):
-            return (step < max_length) & ~tf.reduce_all(finished)
-
-        loop_vars = (tf.constant(0), tokens, state, log_probs, zeros, tf.zeros_like(zeros, tf.bool),
-                     sequences, log_probs, coverage, alignments)
-        outputs = tf.while_loop(cond, body, loop_vars)
-        sequences, scores, alignments = outputs[6], outputs[7], outputs[9]
-        return (sequences, scores, alignments) if return_alignments else (sequences, scores)
-
-    return search.compile_loop(loop, jit_compile)(start_ids, initial_state)
+    loop_vars = (tf.constant(0), tokens, state, log_probs, zeros, tf.zeros_like(zeros, tf.bool),
+                 sequences, log_probs, coverage, alignments)
+    outputs = tf.while_loop(cond, body, loop_vars)
+    sequences, scores, alignments = outputs[6], outputs[7], outputs[9]
+    return (sequences, scores, alignments) if return_alignments else (sequences, scores)
 
 
 def _length_penalty(lengths, alpha):

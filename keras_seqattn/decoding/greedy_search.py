@@ -27,36 +27,39 @@ def greedy_search(step_fn, initial_state, start_ids, end_id, max_length, return_
     if return_alignments:
         search.attention_of(initial_state, "return_alignments")
 
-    def loop(start_ids, initial_state):
-        start_ids = tf.cast(start_ids, tf.int32)
-        batch = tf.shape(start_ids)[0]
-        sequences = tf.fill([batch, max_length], end_id)
-        alignments = ()
+    settings = (step_fn, end_id, max_length, bool(return_alignments))
+    return search.run_loop(_loop, settings, jit_compile, start_ids, initial_state)
+
+
+def _loop(step_fn, end_id, max_length, return_alignments, start_ids, initial_state):
+    start_ids = tf.cast(start_ids, tf.int32)
+    batch = tf.shape(start_ids)[0]
+    sequences = tf.fill([batch, max_length], end_id)
+    alignments = ()
+    if return_alignments:
+        source_length = tf.shape(initial_state[search.ATTENTION])[1]
+        alignments = tf.zeros([batch, max_length, source_length])
+
+    def body(*inputs):
+        step, tokens, state, finished, sequences, scores, alignments = inputs
+        log_probs, state = search.call_step(step_fn, tokens, state, step)
+        tokens = tf.where(finished, end_id, tf.argmax(log_probs, axis=-1, output_type=tf.int32))
+        token_log_probs = tf.gather(log_probs, tokens, batch_dims=1)
+        scores += tf.where(finished, 0.0, token_log_probs)
+        sequences = search.write_at(sequences, step, tokens, axis=1)
         if return_alignments:
-            source_length = tf.shape(initial_state[search.ATTENTION])[1]
-            alignments = tf.zeros([batch, max_length, source_length])
+            attention = search.attention_in(state)
+            attention = tf.where(finished[:, None], 0.0, attention)
+            alignments = search.write_at(alignments, step, attention, axis=1)
+        finished = finished | tf.equal(tokens, end_id)
+        outputs = step + 1, tokens, state, finished, sequences, scores, alignments
+        return search.keep_shapes(outputs, inputs)
 
-        def body(*inputs):
-            step, tokens, state, finished, sequences, scores, alignments = inputs
-            log_probs, state = search.call_step(step_fn, tokens, state, step)
-            tokens = tf.where(finished, end_id, tf.argmax(log_probs, axis=-1, output_type=tf.int32))
-            token_log_probs = tf.gather(log_probs, tokens, batch_dims=1)
-            scores += tf.where(finished, 0.0, token_log_probs)
-            sequences = search.write_at(sequences, step, tokens, axis=1)
-            if return_alignments:
-                attention = search.attention_of(state, "return_alignments")
-                attention = tf.where(finished[:, None], 0.0, attention)
-                alignments = search.write_at(alignments, step, attention, axis=1)
-            finished = finished | tf.equal(tokens, end_id)
-            outputs = step + 1, tokens, state, finished, sequences, scores, alignments
-            return search.keep_shapes(outputs, inputs)
+    def cond(step, tokens, state, finished, *_):
+        return (step < max_length) & ~tf.reduce_all(finished)
 
-        def cond(step, tokens, state, finished, *_):
-            return (step < max_length) & ~tf.reduce_all(finished)
+    loop_vars = (tf.constant(0), start_ids, initial_state, tf.zeros([batch], tf.bool),
+                 sequences, tf.zeros([batch]), alignments)
+    _, _, _, _, sequences, scores, alignments = tf.while_loop(cond, body, loop_vars)
+    return (sequences, scores, alignments) if return_alignments else (sequences, scores)
 
-        loop_vars = (tf.constant(0), start_ids, initial_state, tf.zeros([batch], tf.bool),
-                     sequences, tf.zeros([batch]), alignments)
-        _, _, _, _, sequences, scores, alignments = tf.while_loop(cond, body, loop_vars)
-        return (sequences, scores, alignments) if return_alignments else (sequences, scores)
-
-    return search.compile_loop(loop, jit_compile)(start_ids, initial_state)

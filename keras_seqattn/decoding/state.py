@@ -34,6 +34,11 @@ def attention_of(state, needed_by):
     return tf.cast(state[ATTENTION], tf.float32)
 
 
+def attention_in(state):
+    """This step's alignment from a state `attention_of` has already checked."""
+    return tf.cast(state[ATTENTION], tf.float32)
+
+
 def call_step(step_fn, tokens, state, step):
     """Run `step_fn` and return float32 log-probabilities `(rows, vocab)` and the new state."""
     logits, new_state = step_fn(tokens, state, step)
@@ -56,8 +61,20 @@ def keep_shapes(new, old):
     return new
 
 
-def compile_loop(loop, jit_compile):
-    """The search loop as one function; XLA-compiled unless `jit_compile=False`. Inside a caller's
-    `tf.function` (a SavedModel signature, say) it is traced with the caller, once."""
-    # Through a partial: TensorFlow warns of retracing when one code object is traced repeatedly.
-    return tf.function(functools.partial(loop), jit_compile=jit_compile, autograph=False)
+def run_loop(loop, settings, jit_compile, start_ids, initial_state):
+    """Run `loop(*settings, start_ids, initial_state)` as one function, XLA-compiled unless
+    `jit_compile=False`. The function is kept for the 16 most recent (loop, settings, jit_compile),
+    `step_fn` among the settings, so eager calls with the same step function trace once (and XLA
+    compiles once per input shape); inside a caller's `tf.function` (a SavedModel signature, say)
+    it is traced with the caller."""
+    try:
+        function = _compiled(loop, settings, jit_compile)
+    except TypeError:  # an unhashable step_fn: compile for this call only
+        function = _compiled.__wrapped__(loop, settings, jit_compile)
+    return function(start_ids, initial_state)
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(loop, settings, jit_compile):
+    return tf.function(functools.partial(loop, *settings), jit_compile=jit_compile, autograph=False,
+                       reduce_retracing=True)

@@ -72,14 +72,15 @@ class Vocabulary(tf.Module):
 
     def encode(self, texts):
         """`texts` `(batch,)` tf.string -> token ids, an int32 RaggedTensor `(batch, None)`."""
-        return tf.cast(tf.ragged.map_flat_values(self._to_id.lookup, _split(texts, self.split, self.lowercase)), tf.int32)
+        tokens = _split(texts, self.split, self.lowercase)
+        return tf.cast(tf.ragged.map_flat_values(self._to_id.lookup, tokens), tf.int32)
 
     def decode(self, ids):
         """`ids` `(batch, length)` -> `(batch,)` tf.string: the tokens before the first `END`, with
         `PAD` and `START` dropped, joined (with spaces for words)."""
         ids = tf.convert_to_tensor(ids, tf.int32)
         before_end = tf.math.cumsum(tf.cast(tf.equal(ids, self.END), tf.int32), axis=-1) == 0
-        keep = before_end & (ids >= self.END + 1)
+        keep = before_end & (ids >= self.UNKNOWN)
         tokens = tf.ragged.boolean_mask(tf.gather(self._to_token, ids), keep)
         return tf.strings.reduce_join(tokens, axis=-1, separator="" if self.split == "characters" else " ")
 

@@ -217,6 +217,16 @@ class MultiHeadAttention(keras.layers.Layer):
         outputs = (output,) + ((scores,) if return_attention_scores else ()) + ((cache,) if cache is not None else ())
         return outputs if len(outputs) > 1 else output
 
+    def compute_cache(self, value, key=None):
+        """The filled cache `(batch, 2, S, num_key_value_heads, key_dim)` of `value` (and `key`,
+        default `value`): its projected keys and values, computed once (an encoder output in
+        cross-attention, say) and then passed as `cache` with `cache_update_index=None`."""
+        if not self.built:
+            raise ValueError("`compute_cache` needs a built layer: call it (or `build`) first. "
+                             f"Received: value.shape={tuple(value.shape)} on an unbuilt layer")
+        key = value if key is None else key
+        return ops.stack((self.key_dense(key), self.value_dense(value)), axis=1)
+
     def _keys_and_values(self, key, value, cache, cache_update_index):
         """Projected keys and values, `(batch, S, kv_heads, dim)`, and the updated cache.
 

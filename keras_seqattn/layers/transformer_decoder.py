@@ -77,6 +77,17 @@ class TransformerDecoder(parts.TransformerBlock):
         self.feedforward_layer_norm, self.feedforward_dropout = parts.norm_and_dropout(
             self, "feedforward", decoder_sequence_shape)
 
+    def compute_cross_attention_cache(self, encoder_sequence):
+        """The cross-attention cache `(batch, 2, S, num_heads, head_dim)` of `encoder_sequence`,
+        computed once per source and passed at every step as `cross_attention_cache` (with
+        `cross_attention_cache_update_index=None`). Beyond keras-hub."""
+        if not self.built or self.cross_attention is None:
+            raise ValueError(
+                "`compute_cross_attention_cache` needs a layer built with cross-attention (called "
+                f"with an `encoder_sequence`). Received: encoder_sequence.shape="
+                f"{tuple(encoder_sequence.shape)}, built={self.built}")
+        return self.cross_attention.compute_cache(encoder_sequence)
+
     def _check_call(self, encoder_sequence, self_attention_cache, cross_attention_cache):
         has_cross = self.cross_attention is not None
         if has_cross != (encoder_sequence is not None):

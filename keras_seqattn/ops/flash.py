@@ -104,7 +104,8 @@ def _blocks(x, block, blocks):
 
 
 def _unblock(x, length):
-    """(nq, B, H, qb, ...) -> (B, H, length, ...): the inverse of `query_blocks` over a map_fn."""
+    """(n, B, H, block, ...) -> (B, H, length, ...): blocks stacked first (by a loop) back into
+    one sequence, cut to `length`."""
     rank = len(x.shape)
     x = tf.transpose(x, [1, 2, 0] + list(range(3, rank)))
     x = tf.reshape(x, tf.concat([tf.shape(x)[:2], [-1], tf.shape(x)[4:]], 0))

@@ -1,3 +1,4 @@
+import importlib
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from keras_seqattn.decoding import beam_search
+from keras_seqattn.decoding import state as search
 from tests.decoding.toy import END, ToyDecoder
 
 START = tf.constant([1, 2])
@@ -56,10 +58,7 @@ def test_finished_hypotheses_are_never_extended():
                              [0.40, 0.20, 0.20, 0.20],
                              [0.30, 0.30, 0.20, 0.20],
                              [0.25, 0.25, 0.25, 0.25]], "float32"))
-    calls = []
-
     def step_fn(token_ids, state, step):
-        calls.append(step)
         return tf.gather(table, token_ids), state
 
     sequences, scores = beam_search(step_fn, {}, tf.constant([2]), END, beam_width=4, max_length=5,
@@ -167,3 +166,14 @@ def test_bad_input_raises_value_error_naming_it(kwargs, argument):
     args.update(kwargs)
     with pytest.raises(ValueError, match=argument):
         beam_search(**args)
+
+
+def test_eager_calls_with_the_same_step_function_trace_once():
+    toy = ToyDecoder()
+    for batch_start in ([1, 2], [3, 1], [2, 2]):
+        beam_search(toy.step_fn, toy.initial_state(), tf.constant(batch_start), END, beam_width=2,
+                    max_length=3)
+    settings = (toy.step_fn, END, 2, 3, 0.0, 0.0, False)
+    loop = importlib.import_module("keras_seqattn.decoding.beam_search")._loop  # the function shadows the module
+    function = search._compiled(loop, settings, True)
+    assert function.experimental_get_tracing_count() == 1

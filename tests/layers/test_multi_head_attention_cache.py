@@ -80,3 +80,11 @@ def test_causality_proven_by_gradients():
 def test_bad_cache_input(init, call, argument):
     with pytest.raises(ValueError, match=argument):
         MultiHeadAttention(**init)(X[:, :1], X[:, :1], **call)
+
+
+def test_compute_cache_equals_the_cache_filled_by_a_call():
+    layer = MultiHeadAttention(num_heads=4, key_dim=4, num_key_value_heads=2)
+    with pytest.raises(ValueError, match="compute_cache"):
+        layer.compute_cache(ENCODED)
+    _, filled = layer(X[:, :1], ENCODED, cache=np.zeros((2, 2, 5, 2, 4), "float32"), cache_update_index=0)
+    np.testing.assert_allclose(layer.compute_cache(ENCODED), filled, atol=1e-6)

@@ -89,6 +89,21 @@ def test_cached_decode_equals_full_call_and_keras_hub_and_returns_scores():
         np.testing.assert_allclose(cross_scores, full_cross[:, :, t:t + 1], atol=1e-6)
 
 
+def test_compute_cross_attention_cache_serves_every_step():
+    decoder = TransformerDecoder(16, 2)
+    with pytest.raises(ValueError, match="compute_cross_attention_cache"):
+        decoder.compute_cross_attention_cache(ENCODED)
+    full = decoder(X, ENCODED)
+    cross = decoder.compute_cross_attention_cache(ENCODED)
+    self_cache = np.zeros((4, 2, 6, 2, 4), "float32")
+    for t in range(6):
+        out, self_cache, same = decoder(
+            X[:, t:t + 1], ENCODED, self_attention_cache=self_cache, self_attention_cache_update_index=t,
+            cross_attention_cache=cross)
+        np.testing.assert_allclose(out, full[:, t:t + 1], atol=1e-5)
+        np.testing.assert_array_equal(same, cross)
+
+
 def test_decoder_causality_proven_by_gradients():
     decoder = TransformerDecoder(16, 2)
     inputs = tf.constant(X)
