@@ -11,12 +11,12 @@ import keras_seqattn
 
 MODULES = ["layers.bahdanau_attention", "layers.luong_attention", "layers.multi_head_attention",
            "layers.positional_encoding", "layers.scaled_dot_product", "layers.transformer_encoder",
-           "layers.transformer_decoder", "decoding.beam_search", "export.vocabulary"]
+           "layers.transformer_decoder", "decoding.beam_search", "export.vocabulary", "seq2seq.attention_decoder"]
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(f"keras_seqattn.{name}")
     public = {n: getattr(keras_seqattn, n) for n in dir(keras_seqattn) if n[0].isupper()}
-    result = doctest.testmod(module, extraglobs={"keras": keras, "tf": tf, **public})
+    result = doctest.testmod(module, extraglobs={"keras": keras, "tf": tf, "ops": keras.ops, **public})
     assert result.attempted > 0 and result.failed == 0, result

@@ -88,7 +88,7 @@ class BahdanauAttention(ScoreAttention):
             attention_v = self.attention_g * attention_v / ops.norm(attention_v)
             bias = self.attention_b
         return additive_attention(
-            ops.matmul(query, self.query_kernel), projected_key, value, attention_v, bias,
+            ops.einsum("btd,du->btu", query, self.query_kernel), projected_key, value, attention_v, bias,
             mask=mask, dropout_multiplier=multiplier)
 
     def call(self, query, value, key=None, query_mask=None, value_mask=None, projected_key=None,

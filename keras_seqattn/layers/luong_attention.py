@@ -105,7 +105,7 @@ class LuongAttention(ScoreAttention):
             source_length = ops.cast(ops.shape(value)[1], "float32")
         else:  # the unpadded source length
             source_length = ops.sum(ops.cast(value_mask, "float32"), axis=-1, keepdims=True)
-        hidden = ops.tanh(ops.matmul(query, self.position_kernel))
+        hidden = ops.tanh(ops.einsum("btd,du->btu", query, self.position_kernel))
         fraction = ops.sigmoid(ops.cast(ops.einsum("btu,u->bt", hidden, self.position_v), "float32"))
         return source_length * fraction
 
@@ -120,7 +120,7 @@ class LuongAttention(ScoreAttention):
         scale = self.attention_g if self.scale else None
         if self.score_mode == "concat":  # g · v_aᵀ tanh(·) = (g v_a)ᵀ tanh(·)
             attention_v = self.attention_v if scale is None else scale * self.attention_v
-            return additive_attention(ops.matmul(query, self.query_kernel), projected_key, value,
+            return additive_attention(ops.einsum("btd,du->btu", query, self.query_kernel), projected_key, value,
                                       attention_v, mask=mask, dropout_multiplier=multiplier, **local)
         return dot_attention(query, projected_key, value, scale=scale, mask=mask,
                              dropout_multiplier=multiplier, **local)
