@@ -7,8 +7,7 @@ import tensorflow_text as tf_text
 
 from keras_seqattn.ops import checks
 
-_WORD_OR_PUNCTUATION = r"\s|[^\w\s]"  # split on spaces and around punctuation ...
-_PUNCTUATION = r"[^\w\s]"  # ... and keep the punctuation as tokens
+_PUNCTUATION = r"([^\w\s])"  # each punctuation mark is a token of its own
 
 
 class Vocabulary(tf.Module):
@@ -21,8 +20,12 @@ class Vocabulary(tf.Module):
     Args:
         tokens: the known tokens, distinct strings (single characters with `split="characters"`).
         split: "characters" (`tf_text.UnicodeCharTokenizer`: every Unicode character is a token) or
-            "words" (`tf_text.regex_split`: words, with each punctuation mark a token of its own).
-        lowercase: fold case (`tf_text.case_fold_utf8`) before splitting.
+            "words" (split on white space, with each punctuation mark a token of its own).
+        lowercase: lowercase (Unicode-aware, `tf.strings.lower`) before splitting.
+
+    The graph it builds holds only ops of core TensorFlow (tensorflow-text's character tokenizer
+    is made of them), so that a SavedModel serving it loads in stock TensorFlow Serving and
+    `saved_model_cli`, which have no tensorflow-text ops.
 
     Invalid UTF-8 is never rejected: each bad byte becomes U+FFFD (then `UNKNOWN`, unless known).
 
@@ -89,7 +92,7 @@ def _split(texts, split, lowercase):
     """Strings -> ragged tokens: code points (int64) for characters, strings for words."""
     texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
     if lowercase:
-        texts = tf_text.case_fold_utf8(texts)
+        texts = tf.strings.lower(texts, encoding="utf-8")
     if split == "characters":
         return tf.cast(tf_text.UnicodeCharTokenizer().tokenize(texts), tf.int64)
-    return tf_text.regex_split(texts, _WORD_OR_PUNCTUATION, _PUNCTUATION)
+    return tf.strings.split(tf.strings.regex_replace(texts, _PUNCTUATION, r" \1 "))

@@ -1,0 +1,85 @@
+"""String-to-string SavedModels: tokenization, encoding, cached search and detokenization in one
+graph, served as `serving_default(text) -> translation, score[, attention]`."""
+
+import tensorflow as tf
+
+from keras_seqattn.decoding import beam_search, greedy_search
+from keras_seqattn.export.vocabulary import Vocabulary
+from keras_seqattn.ops import checks
+
+
+def export_translator(model, export_dir, source_vocabulary, target_vocabulary, max_source_length,
+                      max_target_length, beam_width=4, length_penalty=0.0, return_attention=False):
+    """Write a SavedModel that translates raw strings with `model`, and return the module saved.
+
+    Its `serving_default` signature takes `text`, a `tf.string` tensor of shape `[None]`, and
+    returns `translation` (`tf.string`, `[None]`: the best hypothesis, detokenized), `score`
+    (`float32`, `[None]`: its summed log-probability, length-penalised with beam search) and, with
+    `return_attention`, `attention` (`float32`, `[None, max_target_length, max_source_length]`: the
+    alignment of every target token over the source tokens, zero after the end and on padding).
+    The signature has one input spec, so any batch size runs without retracing.
+
+    In the graph: `source_vocabulary.encode` (tensorflow-text), padding with `PAD`, the model's
+    encoder, the search (greedy for `beam_width=1`, else beam search; one XLA-compiled loop over the
+    model's cached step) and `target_vocabulary.decode`. Serving it needs TensorFlow and
+    `import tensorflow_text` (its ops), not keras_seqattn or Keras.
+
+    Inputs are never rejected: invalid UTF-8 is replaced by U+FFFD (then `UNKNOWN`, as any token
+    outside the vocabulary, e.g. from another language); an input longer than `max_source_length`
+    tokens is truncated to its first `max_source_length` tokens; an empty input is an all-padding
+    source (what the model decodes from no source, typically a short or empty string); an output
+    that reaches `max_target_length` tokens without `END` is cut there.
+
+    Args:
+        model: a trained encoder-decoder with `initial_state(source_ids)` (`(batch, S)` int32, 0 =
+            padding -> the decoding state) and `step(token_ids, state, step)` (the step function of
+            `keras_seqattn.decoding.beam_search`); with `return_attention`, the state's `"attention"`
+            entry is this step's alignment `(batch, S)` (as `seq2seq.AttentionDecoder`'s).
+        export_dir: where to write the SavedModel.
+        source_vocabulary, target_vocabulary: `keras_seqattn.export.Vocabulary`s; decoding starts
+            with `Vocabulary.START` and ends at `Vocabulary.END`.
+        max_source_length: source tokens kept (the encoder input length S).
+        max_target_length: target tokens generated at most.
+        beam_width: 1 for greedy search, else the beam width.
+        length_penalty: the GNMT length penalty α of beam search.
+        return_attention: also return the alignments.
+    """
+    for name, vocabulary in (("source_vocabulary", source_vocabulary), ("target_vocabulary", target_vocabulary)):
+        if not isinstance(vocabulary, Vocabulary):
+            raise ValueError(f"`{name}` must be a keras_seqattn.export.Vocabulary. "
+                             f"Received: {name} of type {type(vocabulary).__name__}")
+    for name in ("initial_state", "step"):
+        if not callable(getattr(model, name, None)):
+            raise ValueError(f"`model` must have a `{name}` method (see `export_translator`). "
+                             f"Received: model of type {type(model).__name__}")
+    checks.check_positive_int("max_source_length", max_source_length)
+    checks.check_positive_int("max_target_length", max_target_length)
+    checks.check_positive_int("beam_width", beam_width)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def translate(text):
+        source = source_vocabulary.encode(text)[:, :max_source_length]
+        source = source.to_tensor(Vocabulary.PAD, shape=[None, max_source_length])
+        state = model.initial_state(source)
+        start = tf.fill([tf.shape(source)[0]], Vocabulary.START)
+        search = dict(end_id=Vocabulary.END, max_length=max_target_length, return_alignments=return_attention)
+        if beam_width == 1:
+            found = greedy_search(model.step, state, start, **search)
+        else:
+            found = beam_search(model.step, state, start, beam_width=beam_width,
+                                length_penalty=length_penalty, **search)
+            found = [x[:, 0] for x in found]  # the best hypothesis
+        outputs = {"translation": target_vocabulary.decode(found[0]), "score": found[1]}
+        if return_attention:
+            outputs["attention"] = found[2]
+        return outputs
+
+    module = tf.Module()
+    # The model's tf.Variables themselves (not Keras's wrappers), so that loaders of TF1 style
+    # (TensorFlow Serving, saved_model_cli) restore them too.
+    module.model_variables = [getattr(v, "value", v) for v in model.variables]
+    module.source_vocabulary = source_vocabulary
+    module.target_vocabulary = target_vocabulary
+    module.translate = translate
+    tf.saved_model.save(module, export_dir, signatures={"serving_default": translate})
+    return module
