@@ -16,7 +16,7 @@ setup(
         "numpy",
     ],
     extras_require={
-        "test": ["pytest", "keras-hub", "num2words"],  # num2words: the examples' smoke runs
+        "test": ["pytest", "keras-hub", "num2words", "babel", "matplotlib"],  # the examples' smoke runs
         "examples": ["matplotlib", "babel", "num2words"],
         "bench": ["keras-hub"],
     },

@@ -5,9 +5,10 @@
 num2words, offline. English is split into words and German into characters by tensorflow-text
 (`keras_seqattn.export.Vocabulary`) inside a tf.data pipeline; the model (embeddings +
 PositionalEncoding + TransformerEncoder/TransformerDecoder stacks) trains with model.fit; held-out
-numbers are decoded with beam search over the decoder's key/value caches.
+numbers are decoded with beam search over the decoder's key/value caches. With --export-dir, the
+translator is exported as a SavedModel that takes and returns strings, and reloaded to translate.
 
-Run: python examples/transformer_translation.py [--epochs 15] [--train-size 7000]
+Run: python examples/transformer_translation.py [--epochs 15] [--train-size 7000] [--export-dir DIR]
 """
 
 import argparse
@@ -19,10 +20,11 @@ from num2words import num2words
 
 import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search
-from keras_seqattn.export import Vocabulary
+from keras_seqattn.export import Vocabulary, export_translator
 
 DIM, HEADS, FEEDFORWARD, LAYERS, DROPOUT = 64, 4, 256, 2, 0.1
 LARGEST, BEAM_WIDTH = 9_999, 4
+SAMPLES = ["three hundred and forty-five", "nine thousand, nine hundred and ninety-nine", "seventeen"]
 
 
 def make_pairs(numbers):
@@ -85,6 +87,7 @@ def main():
     parser.add_argument("--train-size", type=int, default=7000)
     parser.add_argument("--test-size", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--export-dir", help="export the translator there as a SavedModel")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
 
@@ -131,6 +134,15 @@ def main():
     accuracy = np.mean([t == g for t, g in zip(translations, test_de)])
     print(f"exact-match accuracy: {accuracy:.4f} on {len(test_en)} held-out numbers "
           f"(beam width {BEAM_WIDTH})")
+
+    # Export: a SavedModel that maps strings to strings, reloaded and run as a server would.
+    if args.export_dir:
+        export_translator(model, args.export_dir, source_vocabulary, target_vocabulary, max_source,
+                          max_target, beam_width=BEAM_WIDTH)
+        serve = tf.saved_model.load(args.export_dir).signatures["serving_default"]
+        served = serve(text=tf.constant(SAMPLES))
+        for english, translation in zip(SAMPLES, served["translation"].numpy()):
+            print(f"served: {english!r} -> {translation.decode()!r}")
 
 
 if __name__ == "__main__":

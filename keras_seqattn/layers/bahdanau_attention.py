@@ -4,6 +4,7 @@ from keras import ops
 from keras_seqattn.layers.score_attention import ScoreAttention
 from keras_seqattn.ops import checks
 from keras_seqattn.ops.attention import additive_attention
+from keras_seqattn.ops.scores import additive_score
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
@@ -22,7 +23,16 @@ class BahdanauAttention(ScoreAttention):
         normalize: use the weight-normalised score.
         dropout: dropout rate on the attention weights while training, in [0, 1).
         kernel_initializer: initializer of W₁, W₂ and v.
-        seed: seed of the dropout.
+        seed: seed of the dropout and of the sigmoid noise.
+        monotonic: monotonic attention (Raffel et al., 2017; tensorflow-addons'
+            `BahdanauMonotonicAttention`): the weights are the expected monotonic alignment while
+            training and the hard one otherwise, from the choose probabilities sigmoid(score + r)
+            (see `keras_seqattn.ops.monotonic_alignment`); one decoder step at a time, with
+            `previous_alignment`.
+        score_bias_init: the initial value of the learned score bias r (monotonic only; Raffel et
+            al. suggest a negative value such as -4).
+        sigmoid_noise: the standard deviation of Gaussian noise added to the scores while
+            training (monotonic only), which pushes the probabilities towards 0 or 1.
 
     Call arguments:
         query: `(batch, dq)` for one decoder step or `(batch, Tq, dq)`.
@@ -35,6 +45,8 @@ class BahdanauAttention(ScoreAttention):
             gets a zero context.
         projected_key: optional `self.project_key(key)`: computed once per source sequence, it
             saves projecting the keys again at every decoding step.
+        previous_alignment: `(batch, Tv)`, the previous step's weights (monotonic only; one-hot
+            on the first source position before the first step).
         return_attention_scores: also return the weights `(batch, [Tq,] Tv)`.
         training: applies dropout when True.
 
@@ -56,8 +68,10 @@ class BahdanauAttention(ScoreAttention):
     """
 
     def __init__(self, units, normalize=False, dropout=0.0, kernel_initializer="glorot_uniform",
-                 seed=None, **kwargs):
-        super().__init__(dropout=dropout, kernel_initializer=kernel_initializer, seed=seed, **kwargs)
+                 seed=None, monotonic=False, score_bias_init=0.0, sigmoid_noise=0.0, **kwargs):
+        super().__init__(dropout=dropout, kernel_initializer=kernel_initializer, seed=seed,
+                         monotonic=monotonic, score_bias_init=score_bias_init,
+                         sigmoid_noise=sigmoid_noise, **kwargs)
         checks.check_positive_int("units", units)
         self.units = units
         self.normalize = bool(normalize)
@@ -75,6 +89,7 @@ class BahdanauAttention(ScoreAttention):
                 name="attention_g", shape=(),
                 initializer=keras.initializers.Constant((1.0 / self.units) ** 0.5))
             self.attention_b = self.add_weight(name="attention_b", shape=(self.units,), initializer="zeros")
+        self._build_monotonic()
 
     def project_key(self, key):
         """W₂ h for every key: `(batch, Tv, dk)` -> `(batch, Tv, units)`."""
@@ -82,19 +97,26 @@ class BahdanauAttention(ScoreAttention):
         checks.check_rank("key", key, (3,))
         return ops.matmul(key, self.key_kernel)
 
-    def _attend(self, query, projected_key, value, value_mask, mask, multiplier):
-        attention_v, bias = self.attention_v, None
+    def _score_weights(self):
         if self.normalize:
-            attention_v = self.attention_g * attention_v / ops.norm(attention_v)
-            bias = self.attention_b
+            return self.attention_g * self.attention_v / ops.norm(self.attention_v), self.attention_b
+        return self.attention_v, None
+
+    def _attend(self, query, projected_key, value, value_mask, mask, multiplier):
+        attention_v, bias = self._score_weights()
         return additive_attention(
             ops.einsum("btd,du->btu", query, self.query_kernel), projected_key, value, attention_v, bias,
             mask=mask, dropout_multiplier=multiplier)
 
+    def _scores(self, query, projected_key):
+        attention_v, bias = self._score_weights()
+        return additive_score(ops.einsum("btd,du->btu", query, self.query_kernel), projected_key,
+                              attention_v, bias)
+
     def call(self, query, value, key=None, query_mask=None, value_mask=None, projected_key=None,
-             return_attention_scores=False, training=None):
+             previous_alignment=None, return_attention_scores=False, training=None):
         return self._run(query, value, key, query_mask, value_mask, projected_key,
-                         return_attention_scores, training)
+                         return_attention_scores, training, previous_alignment=previous_alignment)
 
     def get_config(self):
         config = super().get_config()

@@ -4,6 +4,7 @@ from keras import ops
 from keras_seqattn.layers.score_attention import ScoreAttention
 from keras_seqattn.ops import checks
 from keras_seqattn.ops.attention import additive_attention, dot_attention
+from keras_seqattn.ops.scores import additive_score, dot_score
 
 SCORE_MODES = ("dot", "general", "concat")
 LOCAL_MODES = ("monotonic", "predictive")
@@ -35,11 +36,14 @@ class LuongAttention(ScoreAttention):
         local_mode: "monotonic" or "predictive" (used with `window`).
         dropout: dropout rate on the attention weights while training, in [0, 1).
         kernel_initializer: initializer of the kernels and vectors.
-        seed: seed of the dropout.
+        seed: seed of the dropout and of the sigmoid noise.
+        monotonic, score_bias_init, sigmoid_noise: monotonic attention (Raffel et al., 2017;
+            tensorflow-addons' `LuongMonotonicAttention`), as in `BahdanauAttention`; not with
+            `window`.
 
     Call arguments: as `BahdanauAttention` (query `(batch, dq)` or `(batch, Tq, dq)`, value
-    `(batch, Tv, dv)`, key, query_mask, value_mask, projected_key, return_attention_scores,
-    training), plus `query_offset`: the target position of the first query (an int or a scalar
+    `(batch, Tv, dv)`, key, query_mask, value_mask, projected_key, previous_alignment,
+    return_attention_scores, training), plus `query_offset`: the target position of the first query (an int or a scalar
     tensor; the decoding step when the query is a single step), used by `local_mode="monotonic"`.
 
     Returns the context `(batch, [Tq,] dv)` and, when asked, the weights `(batch, [Tq,] Tv)`.
@@ -57,12 +61,17 @@ class LuongAttention(ScoreAttention):
 
     def __init__(self, score_mode="general", units=None, scale=False, window=None,
                  local_mode="predictive", dropout=0.0, kernel_initializer="glorot_uniform",
-                 seed=None, **kwargs):
-        super().__init__(dropout=dropout, kernel_initializer=kernel_initializer, seed=seed, **kwargs)
+                 seed=None, monotonic=False, score_bias_init=0.0, sigmoid_noise=0.0, **kwargs):
+        super().__init__(dropout=dropout, kernel_initializer=kernel_initializer, seed=seed,
+                         monotonic=monotonic, score_bias_init=score_bias_init,
+                         sigmoid_noise=sigmoid_noise, **kwargs)
         checks.check_choice("score_mode", score_mode, SCORE_MODES)
         checks.check_positive_int("units", units, allow_none=True)
         checks.check_positive_int("window", window, allow_none=True)
         checks.check_choice("local_mode", local_mode, LOCAL_MODES)
+        if monotonic and window is not None:
+            raise ValueError("Monotonic attention has no local window: pass `window=None` with "
+                             f"`monotonic=True`. Received: window={window!r}")
         self.score_mode = score_mode
         self.units = units
         self.scale = bool(scale)
@@ -89,6 +98,7 @@ class LuongAttention(ScoreAttention):
         if self.window is not None and self.local_mode == "predictive":
             self.position_kernel = weight("position_kernel", (query_depth, units))
             self.position_v = weight("position_v", (units,))
+        self._build_monotonic()
 
     def project_key(self, key):
         """The key-only part of the score: h̄ (dot), h̄ W_aᵀ (general) or W_h h̄ (concat)."""
@@ -125,10 +135,18 @@ class LuongAttention(ScoreAttention):
         return dot_attention(query, projected_key, value, scale=scale, mask=mask,
                              dropout_multiplier=multiplier, **local)
 
+    def _scores(self, query, projected_key):
+        scale = self.attention_g if self.scale else None
+        if self.score_mode == "concat":
+            attention_v = self.attention_v if scale is None else scale * self.attention_v
+            return additive_score(ops.einsum("btd,du->btu", query, self.query_kernel), projected_key, attention_v)
+        return dot_score(query, projected_key, scale)
+
     def call(self, query, value, key=None, query_mask=None, value_mask=None, projected_key=None,
-             query_offset=0, return_attention_scores=False, training=None):
+             query_offset=0, previous_alignment=None, return_attention_scores=False, training=None):
         return self._run(query, value, key, query_mask, value_mask, projected_key,
-                         return_attention_scores, training, query_offset=query_offset)
+                         return_attention_scores, training, previous_alignment=previous_alignment,
+                         query_offset=query_offset)
 
     def get_config(self):
         config = super().get_config()

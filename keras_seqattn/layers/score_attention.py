@@ -1,6 +1,7 @@
-"""The mechanism Bahdanau and Luong attention share: masks, softmax, context. Subclasses build
-their weights and define `project_key` (the part of the score that depends on the key only, done
-once per sequence) and `_attend` (score the projected keys and attend)."""
+"""The mechanism Bahdanau and Luong attention share: masks, softmax (or the monotonic alignment),
+context. Subclasses build their weights and define `project_key` (the part of the score that
+depends on the key only, done once per sequence), `_attend` (score the projected keys and attend)
+and `_scores` (the raw scores, for monotonic attention)."""
 
 import keras
 from keras import ops
@@ -8,20 +9,36 @@ from keras import ops
 from keras_seqattn.ops import checks
 from keras_seqattn.ops import masks
 from keras_seqattn.ops.attention import dropout_multiplier
+from keras_seqattn.ops.monotonic import monotonic_alignment
 
 
 class ScoreAttention(keras.layers.Layer):
     """Base of the RNN-style attention layers: one score per (query, key) pair, softmax over the
     keys, the context is the weighted sum of the values. Not used directly."""
 
-    def __init__(self, dropout=0.0, kernel_initializer="glorot_uniform", seed=None, **kwargs):
+    def __init__(self, dropout=0.0, kernel_initializer="glorot_uniform", seed=None, monotonic=False,
+                 score_bias_init=0.0, sigmoid_noise=0.0, **kwargs):
         super().__init__(**kwargs)
         checks.check_rate("dropout", dropout)
+        if not isinstance(sigmoid_noise, (int, float)) or sigmoid_noise < 0:
+            raise ValueError("`sigmoid_noise` must be a non-negative float. "
+                             f"Received: sigmoid_noise={sigmoid_noise!r}")
+        if not isinstance(score_bias_init, (int, float)):
+            raise ValueError(f"`score_bias_init` must be a float. Received: score_bias_init={score_bias_init!r}")
         self.dropout = dropout
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.seed = seed
+        self.monotonic = bool(monotonic)
+        self.score_bias_init = float(score_bias_init)
+        self.sigmoid_noise = float(sigmoid_noise)
         self.supports_masking = True
-        self.seed_generator = keras.random.SeedGenerator(seed) if dropout > 0 else None
+        random = dropout > 0 or (self.monotonic and sigmoid_noise > 0)
+        self.seed_generator = keras.random.SeedGenerator(seed) if random else None
+
+    def _build_monotonic(self):
+        if self.monotonic:
+            self.score_bias = self.add_weight(
+                name="score_bias", shape=(), initializer=keras.initializers.Constant(self.score_bias_init))
 
     def project_key(self, key):
         """The key-only part of the score, `(batch, Tv, dk)` -> `(batch, Tv, ·)`. Compute it once
@@ -38,8 +55,12 @@ class ScoreAttention(keras.layers.Layer):
     def _attend(self, query, projected_key, value, value_mask, mask, multiplier, **local):
         raise NotImplementedError
 
+    def _scores(self, query, projected_key):
+        """The raw scores `(batch, Tq, Tv)`."""
+        raise NotImplementedError
+
     def _run(self, query, value, key, query_mask, value_mask, projected_key,
-             return_attention_scores, training, **local):
+             return_attention_scores, training, previous_alignment=None, **local):
         checks.check_rank("query", query, (2, 3))
         checks.check_rank("value", value, (3,))
         if key is not None:
@@ -52,6 +73,10 @@ class ScoreAttention(keras.layers.Layer):
         checks.check_mask_shape("query_mask", query_mask, (query.shape[0], query.shape[1]))
         if projected_key is None:
             projected_key = self.project_key(value if key is None else key)
+        if self.monotonic:
+            context, weights = self._monotonic(query, projected_key, value, value_mask, previous_alignment,
+                                               single_step, training)
+            return (context, weights) if return_attention_scores else context
         mask = masks.attention_mask(query_mask=query_mask, value_mask=value_mask)  # (B, Tq|1, Tv)
         multiplier = None
         if training and self.dropout > 0:
@@ -62,9 +87,27 @@ class ScoreAttention(keras.layers.Layer):
             context, weights = ops.squeeze(context, 1), ops.squeeze(weights, 1)
         return (context, weights) if return_attention_scores else context
 
+    def _monotonic(self, query, projected_key, value, value_mask, previous_alignment, single_step, training):
+        """Raffel et al.'s alignment of one decoder step: expected while training, hard otherwise."""
+        if not single_step or previous_alignment is None:
+            raise ValueError(
+                "Monotonic attention runs one decoder step at a time: `query` must be (batch, dq) and "
+                "`previous_alignment` (batch, Tv) the previous step's weights. Received: "
+                f"query.shape={tuple(query.shape)}, previous_alignment={previous_alignment!r}")
+        checks.check_mask_shape("previous_alignment", previous_alignment, (value.shape[0], value.shape[1]))
+        scores = ops.cast(self._scores(query, projected_key)[:, 0] + self.score_bias, "float32")
+        if training and self.sigmoid_noise > 0:  # pushes the choose probabilities towards 0 or 1
+            scores = scores + self.sigmoid_noise * keras.random.normal(ops.shape(scores), seed=self.seed_generator)
+        weights = monotonic_alignment(scores, previous_alignment, value_mask, hard=not training)
+        context = ops.einsum("bs,bsd->bd", ops.cast(weights, value.dtype), value)
+        return context, ops.cast(weights, value.dtype)
+
     def get_config(self):
         config = super().get_config()
         config.update(
+            monotonic=self.monotonic,
+            score_bias_init=self.score_bias_init,
+            sigmoid_noise=self.sigmoid_noise,
             dropout=self.dropout,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
             seed=self.seed,

@@ -11,5 +11,6 @@ from keras_seqattn.ops.masks import causal_mask as causal_mask
 from keras_seqattn.ops.masks import combine_masks as combine_masks
 from keras_seqattn.ops.masks import local_window_mask as local_window_mask
 from keras_seqattn.ops.masks import padding_mask as padding_mask
+from keras_seqattn.ops.monotonic import monotonic_alignment as monotonic_alignment
 from keras_seqattn.ops.scores import additive_score as additive_score
 from keras_seqattn.ops.scores import dot_score as dot_score

@@ -36,7 +36,8 @@ class AttentionDecoder(keras.layers.Layer):
             states, training=...)` returning `(output, new_states)`, with `output_size`.
         attention: `BahdanauAttention`, `LuongAttention` or a layer with their call signature
             (`query (batch, dq)`, `value`, `value_mask`, `projected_key`, `return_attention_scores`)
-            and `project_key`.
+            and `project_key`. With `monotonic=True` the decoder feeds each step's alignment back
+            as `previous_alignment` (expected alignments in training, hard ones otherwise).
         vocabulary_size: the number of target tokens (the logits' size).
         embedding_dim: the size of the target token embeddings.
         attention_style: "bahdanau" or "luong" (see above).
@@ -103,7 +104,6 @@ class AttentionDecoder(keras.layers.Layer):
         self.sampling_probability = float(sampling_probability)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed) if sampling_probability > 0 else None
-        self._loop = None
 
     # -- building --------------------------------------------------------------------------------
 
@@ -139,7 +139,8 @@ class AttentionDecoder(keras.layers.Layer):
     def initial_state(self, encoder_outputs, encoder_state=None, encoder_mask=None):
         """The decoding state for a batch of sources: a dict of `"cell"` (the cell's state),
         `"feed"` (the previous cell output, Bahdanau style, or attention vector, Luong style),
-        `"attention"` (the last alignment, `(batch, S)`), `"memory"` (the encoder outputs),
+        `"attention"` (the last alignment, `(batch, S)`; for monotonic attention, first one-hot
+        on the first source position), `"memory"` (the encoder outputs),
         `"keys"` (their projection, computed once) and `"mask"` (`(batch, S)` boolean)."""
         if not self.built:
             raise ValueError(f"Layer `{self.name}` is not built yet: call it once before "
@@ -163,10 +164,13 @@ class AttentionDecoder(keras.layers.Layer):
             feed = ops.zeros((batch, self._vector_size), self.compute_dtype)
         if encoder_mask is None:
             encoder_mask = ops.ones((batch, source_length), "bool")
+        attention = ops.zeros((batch, source_length), self.compute_dtype)
+        if getattr(self.attention, "monotonic", False):  # α₀: one-hot on the first source position
+            attention = ops.one_hot(ops.zeros((batch,), "int32"), source_length, dtype=self.compute_dtype)
         return {
             "cell": cell_state,
             "feed": feed,
-            "attention": ops.zeros((batch, source_length), self.compute_dtype),
+            "attention": attention,
             "memory": ops.convert_to_tensor(encoder_outputs, self.compute_dtype),
             "keys": self.attention.project_key(encoder_outputs),
             "mask": ops.cast(encoder_mask, "bool"),
@@ -179,10 +183,13 @@ class AttentionDecoder(keras.layers.Layer):
 
     def _step(self, embedded, state, step, training):
         extra = {"query_offset": step} if isinstance(self.attention, LuongAttention) else {}
+        if getattr(self.attention, "monotonic", False):
+            extra["previous_alignment"] = state["attention"]
 
         def attend(query):
             return self.attention(query, state["memory"], value_mask=state["mask"],
-                                  projected_key=state["keys"], return_attention_scores=True, **extra)
+                                  projected_key=state["keys"], return_attention_scores=True,
+                                  training=training, **extra)
 
         if self.attention_style == "bahdanau":
             context, weights = attend(state["feed"])
@@ -219,9 +226,10 @@ class AttentionDecoder(keras.layers.Layer):
             uniform = keras.random.uniform((*shape, self.vocabulary_size), minval=1e-20, maxval=1.0,
                                            seed=self.seed_generator)
             sampling = (coins, -ops.log(-ops.log(uniform)))  # Gumbel noise: argmax samples
-        if self._loop is None:  # one graph loop; XLA-compiled with the caller's `jit_compile`
-            self._loop = tf.function(self._teacher_forced, autograph=False, reduce_retracing=True)
-        logits, alignments = self._loop(target_ids, state, sampling, bool(training))
+        # A tf.while_loop: one graph loop inside `fit` and `tf.function`, XLA-compiled with the
+        # caller's `jit_compile` (not a tf.function of its own: a trace cached under Keras's
+        # symbolic build would hold the weights as constants).
+        logits, alignments = self._teacher_forced(target_ids, state, sampling, bool(training))
         return (logits, alignments) if return_alignments else logits
 
     def _teacher_forced(self, target_ids, state, sampling, training):

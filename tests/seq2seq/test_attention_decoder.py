@@ -181,18 +181,42 @@ def test_scheduled_sampling():
     np.testing.assert_allclose(never(TARGET, ENCODED, training=True), never(TARGET, ENCODED), atol=1e-6)
 
 
-def test_cell_dropout_trains_in_fit():
-    cell = keras.layers.GRUCell(HIDDEN, dropout=0.3, recurrent_dropout=0.3)
-    target = keras.Input((None,), dtype="int32")
-    encoded = keras.Input((None, MEMORY))
-    model = keras.Model([target, encoded], _decoder(cell)(target, encoded))
+class Seq2Seq(keras.Model):
+    """A subclassed encoder-decoder, built inside `fit` (as the date example)."""
+
+    def __init__(self, cell):
+        super().__init__()
+        self.encoder = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True, return_state=True))
+        self.bridge = keras.layers.Dense(HIDDEN, activation="tanh")
+        self.decoder = _decoder(cell)
+
+    def call(self, inputs, training=None):
+        target, encoded = inputs
+        outputs, _, backward = self.encoder(encoded)
+        return self.decoder(target, outputs, encoder_state=self.bridge(backward), training=training)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_fit_trains_every_weight(dropout):
+    cell = keras.layers.GRUCell(HIDDEN, dropout=dropout, recurrent_dropout=dropout)
+    model = Seq2Seq(cell)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
     data = tf.data.Dataset.from_tensor_slices(((TARGET, ENCODED), TARGET)).batch(3)
-    losses = model.fit(data, epochs=3, verbose=0).history["loss"]
-    assert np.all(np.isfinite(losses))
-    first, second = model([TARGET, ENCODED], training=True), model([TARGET, ENCODED], training=True)
-    assert not np.allclose(first, second)  # dropout is on while training
-    np.testing.assert_allclose(model([TARGET, ENCODED]), model([TARGET, ENCODED]))
+    before = []  # the weights once fit has built the model
+    record = keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: before.extend(w.numpy().copy() for w in model.trainable_weights))
+    losses = model.fit(data, epochs=3, verbose=0, callbacks=[record]).history["loss"]
+    assert np.all(np.isfinite(losses)) and (dropout or losses[-1] < losses[0])
+    unchanged = [w.path for b, w in zip(before, model.trainable_weights) if np.array_equal(b, w.numpy())]
+    assert not unchanged
+    # The trained model computes with its current weights (no stale copy kept in a trace).
+    evaluated = model.evaluate(data, verbose=0)
+    np.testing.assert_allclose(evaluated, float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+        TARGET, model((TARGET, ENCODED)))), rtol=1e-5)
+    if dropout:
+        first, second = model((TARGET, ENCODED), training=True), model((TARGET, ENCODED), training=True)
+        assert not np.allclose(first, second)  # dropout is on while training
+        np.testing.assert_allclose(model((TARGET, ENCODED)), model((TARGET, ENCODED)))
 
 
 def test_the_teacher_forced_training_step_compiles_to_one_xla_loop_each_way():
