@@ -123,12 +123,14 @@ def main():
     accuracy = np.mean([t == iso for t, iso in zip(translations, test_target)])
     print(f"exact-match accuracy: {accuracy:.4f} on {len(test_source)} held-out dates (beam width {BEAM_WIDTH})")
 
-    # The alignment of the first held-out date: source characters across, ISO characters down.
+    # The alignment of a held-out date: source characters across, ISO characters down (the first
+    # date without CJK characters, which matplotlib's default font does not draw).
     if args.plot:
-        source_tokens = list(test_source[0].lower())[:MAX_SOURCE]
-        target_tokens = list(translations[0]) + ["</s>"]
-        plot_attention(alignments[0].numpy(), source_tokens, target_tokens, path=args.plot,
-                       title=f"{test_source[0]} -> {translations[0]}")
+        row = next(i for i, written in enumerate(test_source) if max(map(ord, written)) < 0x3000)
+        source_tokens = list(test_source[row].lower())[:MAX_SOURCE]
+        target_tokens = list(translations[row]) + ["</s>"]
+        plot_attention(alignments[row].numpy(), source_tokens, target_tokens, path=args.plot,
+                       title=f"{test_source[row]} -> {translations[row]}")
         print(f"attention heat map saved to {args.plot}")
 
     # Export: a SavedModel that maps strings to strings, reloaded and run as a server would.
