@@ -126,9 +126,9 @@ def main():
     # The alignment of a held-out date: source characters across, ISO characters down (the first
     # date without CJK characters, which matplotlib's default font does not draw).
     if args.plot:
-        row = next(i for i, written in enumerate(test_source) if max(map(ord, written)) < 0x3000)
+        row = next((i for i, written in enumerate(test_source) if max(map(ord, written)) < 0x3000), 0)
         source_tokens = list(test_source[row].lower())[:MAX_SOURCE]
-        target_tokens = list(translations[row]) + ["</s>"]
+        target_tokens = (list(translations[row]) + ["</s>"])[:MAX_TARGET]  # no END when cut at MAX
         plot_attention(alignments[row].numpy(), source_tokens, target_tokens, path=args.plot,
                        title=f"{test_source[row]} -> {translations[row]}")
         print(f"attention heat map saved to {args.plot}")
