@@ -26,7 +26,8 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
             step's alignment `(batch * beam_width, source_length)`.
         initial_state: nested structure of tensors with leading dimension `batch` (an RNN state, a
             Transformer cache, the encoder outputs); the search tiles it across the beam and
-            reorders it as hypotheses are chosen.
+            reorders it as hypotheses are chosen (leaves the step returns unchanged, the very same
+            tensors, are left in place: they are equal for every hypothesis of an input).
         start_ids: `(batch,)` int, the first input tokens.
         end_id: int, the token that ends a hypothesis. A finished hypothesis is never extended:
             its score and length stay as they are.
@@ -85,9 +86,9 @@ def _loop(step_fn, end_id, beam_width, max_length, length_penalty, coverage_pena
             alignments = tf.zeros([batch, beam_width, max_length, source_length])
 
     def body(*inputs):
-        (step, tokens, state, log_probs, lengths, finished, sequences, scores, coverage,
+        (step, tokens, old_state, log_probs, lengths, finished, sequences, scores, coverage,
          alignments) = inputs
-        step_log_probs, state = search.call_step(step_fn, tokens, state, step)
+        step_log_probs, state = search.call_step(step_fn, tokens, old_state, step)
         vocab = tf.shape(step_log_probs)[1]
         step_log_probs = tf.reshape(step_log_probs, [batch, beam_width, vocab])
         # A finished hypothesis may only repeat end_id, at no cost.
@@ -119,7 +120,10 @@ def _loop(step_fn, end_id, beam_width, max_length, length_penalty, coverage_pena
                 alignments = search.write_at(reorder(alignments), step, reorder(attention),
                                               axis=2)
         rows = tf.reshape(beam + beam_width * tf.range(batch)[:, None], [-1])
-        state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
+        # A leaf the step passed through unchanged (encoder outputs, projected keys, a cross-
+        # attention cache) is the same for every hypothesis of an input: it needs no reordering.
+        state = tf.nest.map_structure(lambda new, old: new if new is old else tf.gather(new, rows),
+                                      state, old_state)
         outputs = (step + 1, tf.reshape(tokens, [-1]), state, log_probs, lengths, finished,
                    sequences, scores, coverage, alignments)
         return search.keep_shapes(outputs, inputs)

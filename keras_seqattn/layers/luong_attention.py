@@ -43,8 +43,9 @@ class LuongAttention(ScoreAttention):
 
     Call arguments: as `BahdanauAttention` (query `(batch, dq)` or `(batch, Tq, dq)`, value
     `(batch, Tv, dv)`, key, query_mask, value_mask, projected_key, previous_alignment,
-    return_attention_scores, training), plus `query_offset`: the target position of the first query (an int or a scalar
-    tensor; the decoding step when the query is a single step), used by `local_mode="monotonic"`.
+    return_attention_scores, training), plus `query_offset`: the target position of the first
+    query (an int or a scalar tensor; the decoding step when the query is a single step), used by
+    `local_mode="monotonic"`.
 
     Returns the context `(batch, [Tq,] dv)` and, when asked, the weights `(batch, [Tq,] Tv)`.
 
@@ -119,6 +120,15 @@ class LuongAttention(ScoreAttention):
         fraction = ops.sigmoid(ops.cast(ops.einsum("btu,u->bt", hidden, self.position_v), "float32"))
         return source_length * fraction
 
+    def _score_terms(self, query):
+        """The query side of the score: `(projected query, v)` for concat (g folded into v:
+        g · v_aᵀ tanh(·) = (g v_a)ᵀ tanh(·)), else `(query, g or None)`."""
+        scale = self.attention_g if self.scale else None
+        if self.score_mode == "concat":
+            attention_v = self.attention_v if scale is None else scale * self.attention_v
+            return ops.einsum("btd,du->btu", query, self.query_kernel), attention_v
+        return query, scale
+
     def _attend(self, query, projected_key, value, value_mask, mask, multiplier, query_offset=0):
         local = {}
         if self.window is not None:
@@ -127,20 +137,18 @@ class LuongAttention(ScoreAttention):
                 window=self.window,
                 gaussian=self.local_mode == "predictive",
             )
-        scale = self.attention_g if self.scale else None
-        if self.score_mode == "concat":  # g · v_aᵀ tanh(·) = (g v_a)ᵀ tanh(·)
-            attention_v = self.attention_v if scale is None else scale * self.attention_v
-            return additive_attention(ops.einsum("btd,du->btu", query, self.query_kernel), projected_key, value,
-                                      attention_v, mask=mask, dropout_multiplier=multiplier, **local)
-        return dot_attention(query, projected_key, value, scale=scale, mask=mask,
+        query_term, weight = self._score_terms(query)
+        if self.score_mode == "concat":
+            return additive_attention(query_term, projected_key, value, weight, mask=mask,
+                                      dropout_multiplier=multiplier, **local)
+        return dot_attention(query_term, projected_key, value, scale=weight, mask=mask,
                              dropout_multiplier=multiplier, **local)
 
     def _scores(self, query, projected_key):
-        scale = self.attention_g if self.scale else None
+        query_term, weight = self._score_terms(query)
         if self.score_mode == "concat":
-            attention_v = self.attention_v if scale is None else scale * self.attention_v
-            return additive_score(ops.einsum("btd,du->btu", query, self.query_kernel), projected_key, attention_v)
-        return dot_score(query, projected_key, scale)
+            return additive_score(query_term, projected_key, weight)
+        return dot_score(query_term, projected_key, weight)
 
     def call(self, query, value, key=None, query_mask=None, value_mask=None, projected_key=None,
              query_offset=0, previous_alignment=None, return_attention_scores=False, training=None):

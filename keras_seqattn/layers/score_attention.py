@@ -25,6 +25,9 @@ class ScoreAttention(keras.layers.Layer):
                              f"Received: sigmoid_noise={sigmoid_noise!r}")
         if not isinstance(score_bias_init, (int, float)):
             raise ValueError(f"`score_bias_init` must be a float. Received: score_bias_init={score_bias_init!r}")
+        if monotonic and dropout > 0:
+            raise ValueError("Monotonic attention takes no `dropout` (its weights are an alignment, "
+                             f"not a softmax): pass `dropout=0` with `monotonic=True`. Received: dropout={dropout!r}")
         self.dropout = dropout
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.seed = seed

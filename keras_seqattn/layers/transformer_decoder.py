@@ -1,7 +1,6 @@
 import keras
 
 from keras_seqattn.layers import transformer_parts as parts
-from keras_seqattn.layers.multi_head_attention import MultiHeadAttention, clone_initializer
 from keras_seqattn.ops import checks
 
 
@@ -51,25 +50,18 @@ class TransformerDecoder(parts.TransformerBlock):
     Reference: Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.1.
     """
 
-    def _attention(self, name, head):
-        return MultiHeadAttention(
-            num_heads=self.num_heads, key_dim=head, value_dim=head, dropout=self.dropout,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            flash=self.flash, dtype=self.dtype_policy, name=name)
-
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
         checks.check_rank("decoder_sequence", decoder_sequence_shape, (3,))
         hidden_dim = decoder_sequence_shape[-1]
         head = parts.head_size(hidden_dim, self.num_heads)
-        self.self_attention = self._attention("self_attention", head)
+        self.self_attention = self.attention_layer("self_attention", head)
         self.self_attention.build(decoder_sequence_shape, decoder_sequence_shape)
         self.self_attention_layer_norm, self.self_attention_dropout = parts.norm_and_dropout(
             self, "self_attention", decoder_sequence_shape)
         self.cross_attention = None
         if encoder_sequence_shape is not None:
             checks.check_rank("encoder_sequence", encoder_sequence_shape, (3,))
-            self.cross_attention = self._attention("cross_attention", head)
+            self.cross_attention = self.attention_layer("cross_attention", head)
             self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
             self.cross_attention_layer_norm, self.cross_attention_dropout = parts.norm_and_dropout(
                 self, "cross_attention", decoder_sequence_shape)

@@ -1,7 +1,6 @@
 import keras
 
 from keras_seqattn.layers import transformer_parts as parts
-from keras_seqattn.layers.multi_head_attention import MultiHeadAttention, clone_initializer
 from keras_seqattn.ops import checks
 
 
@@ -48,11 +47,8 @@ class TransformerEncoder(parts.TransformerBlock):
     def build(self, inputs_shape):
         checks.check_rank("inputs", inputs_shape, (3,))
         hidden_dim = inputs_shape[-1]
-        self.self_attention_layer = MultiHeadAttention(
-            num_heads=self.num_heads, key_dim=parts.head_size(hidden_dim, self.num_heads),
-            dropout=self.dropout, kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            flash=self.flash, dtype=self.dtype_policy, name="self_attention_layer")
+        self.self_attention_layer = self.attention_layer(
+            "self_attention_layer", parts.head_size(hidden_dim, self.num_heads))
         self.self_attention_layer.build(inputs_shape, inputs_shape)
         self.self_attention_layer_norm, self.self_attention_dropout = parts.norm_and_dropout(
             self, "self_attention", inputs_shape)

@@ -3,7 +3,7 @@ sub-block (pre- or post-norm) and the position-wise feed-forward network."""
 
 import keras
 
-from keras_seqattn.layers.multi_head_attention import clone_initializer
+from keras_seqattn.layers.multi_head_attention import MultiHeadAttention, clone_initializer
 from keras_seqattn.ops import checks
 from keras_seqattn.ops.masks import implicit_mask
 
@@ -83,6 +83,14 @@ class TransformerBlock(keras.layers.Layer):
         self.normalize_first = normalize_first
         self.flash = flash
         self.supports_masking = True
+
+    def attention_layer(self, name, head_dim):
+        """A MultiHeadAttention sublayer with the block's heads, dropout, initializers and path."""
+        return MultiHeadAttention(
+            num_heads=self.num_heads, key_dim=head_dim, dropout=self.dropout,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            flash=self.flash, dtype=self.dtype_policy, name=name)
 
     def get_config(self):
         config = super().get_config()

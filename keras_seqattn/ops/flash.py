@@ -176,5 +176,3 @@ def _backward(tiles, query, key, value, output, log_sum, d_output):
     _, d_queries, d_keys, d_values = tf.while_loop(lambda j, *_: j < tiles.nk, key_block, start)
     return (_unblock(d_queries, tiles.q_len), _unblock(d_keys, tiles.k_len),
             _unblock(d_values, tiles.k_len))
-
-

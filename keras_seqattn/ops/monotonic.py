@@ -37,9 +37,9 @@ def monotonic_alignment(scores, previous_alignment, mask=None, hard=False):
         choose = ops.cast(ops.greater(choose, 0.5), "float32")
     if mask is not None:
         choose = ops.where(ops.cast(mask, "bool"), choose, 0.0)
-    not_chosen_before = _exclusive_cumprod(1.0 - choose)  # Π_{k<j} (1 - p_k)
     if hard:  # the scan starts where the previous step stopped
         started = ops.cumsum(previous_alignment, axis=-1)
         return choose * started * _exclusive_cumprod(1.0 - choose * started)
+    not_chosen_before = _exclusive_cumprod(1.0 - choose)  # Π_{k<j} (1 - p_k)
     reached = ops.cumsum(previous_alignment / ops.clip(not_chosen_before, _TINY, 1.0), axis=-1)
     return choose * not_chosen_before * reached

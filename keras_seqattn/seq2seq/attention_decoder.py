@@ -237,8 +237,8 @@ class AttentionDecoder(keras.layers.Layer):
         embedded = tf.transpose(self.embedding(target_ids), [1, 0, 2])  # (T, batch, E)
         _configure_dropout(self.cell, tf.zeros([batch, self._cell_input_size], embedded.dtype),
                            state["cell"])
-        if sampling:
-            coins, gumbel = (tf.transpose(x, [1, 0] + list(range(2, len(x.shape)))) for x in sampling)
+        if sampling:  # time-major: (T, batch) and (T, batch, vocabulary)
+            coins, gumbel = tf.transpose(sampling[0]), tf.transpose(sampling[1], [1, 0, 2])
 
         def body(t, state, previous_logits, all_logits, all_weights):
             inputs = embedded[t]

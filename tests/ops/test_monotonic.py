@@ -109,6 +109,7 @@ def test_monotonic_bad_input(call, argument):
 @pytest.mark.parametrize("kwargs, argument", [
     (dict(sigmoid_noise=-1.0), "sigmoid_noise"),
     (dict(score_bias_init="low"), "score_bias_init"),
+    (dict(dropout=0.1), "dropout"),
 ])
 def test_monotonic_bad_arguments(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
