@@ -1,5 +1,10 @@
 """Benchmark (a): the attention core, ours vs keras.ops.dot_product_attention (with and without
-XLA) vs torch's CPU scaled_dot_product_attention, B=1, 8 heads, d=64, float32.
+XLA) vs torch's CPU scaled_dot_product_attention, B=1, 8 heads, d=64, float32; and our
+MultiHeadAttention vs keras's (model width 512, the same attention plus the projections).
+
+Every TensorFlow peer runs in a tf.function, as inside a model; `ours_xla` is ours inside a
+`jit_compile=True` function (what `fit(jit_compile=True)` does), `ours` without one (Keras's
+default on CPU).
 
 Run: python benchmarks/attention_core.py [--lengths 128 512 1024 2048 4096 8192]
      [--masks none padding causal] [--modes forward backward] [--repeats 5]
@@ -7,12 +12,13 @@ Run: python benchmarks/attention_core.py [--lengths 128 512 1024 2048 4096 8192]
 
 import argparse
 
+from common import interleaved_medians, matmul_ceiling, write  # first: it sets up torch's threads
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 import keras_seqattn as ksa
-from common import interleaved_medians, matmul_ceiling, write
 
 HEADS, DEPTH = 8, 64
 
@@ -30,20 +36,38 @@ def tf_peers(q, k, v, mask_kind, backward):
     def theirs(q, k, v):
         return keras.ops.dot_product_attention(q, k, v, mask=keras_mask, is_causal=causal)
 
-    peers = {"ours": ours, "keras": tf.function(theirs, jit_compile=False),
+    peers = {"ours": tf.function(ours, jit_compile=False), "ours_xla": tf.function(ours, jit_compile=True),
+             "keras": tf.function(theirs, jit_compile=False),
              "keras_xla": tf.function(theirs, jit_compile=True)}
     if backward:
         peers = {name: _with_gradient(f) for name, f in peers.items()}
     return {name: (lambda f=f: f(q, k, v)) for name, f in peers.items()}
 
 
+def layer_peers(q, mask_kind, backward):
+    """Our MultiHeadAttention and keras's on `(1, L, 512)` inputs, self-attention."""
+    x = tf.reshape(q, (1, q.shape[1], HEADS * DEPTH))
+    length = x.shape[1]
+    value_mask = tf.constant(np.arange(length)[None, :] < int(length * 0.9)) if mask_kind == "padding" else None
+    peers = {}
+    for name, cls in (("ours_mha", ksa.MultiHeadAttention), ("keras_mha", keras.layers.MultiHeadAttention)):
+        layer = cls(num_heads=HEADS, key_dim=DEPTH)
+        layer(x, x)  # build
+
+        def attend(x, _layer=layer):
+            return _layer(x, x, value_mask=value_mask, use_causal_mask=mask_kind == "causal")
+        run = _with_gradient(attend) if backward else tf.function(attend)
+        peers[name] = lambda run=run: run(x)
+    return peers
+
+
 def _with_gradient(attend):
     @tf.function
-    def forward_backward(q, k, v):
+    def forward_backward(*inputs):
         with tf.GradientTape() as tape:
-            tape.watch([q, k, v])
-            output = attend(q, k, v)
-        return tape.gradient(output, [q, k, v], output_gradients=tf.ones_like(output))
+            tape.watch(inputs)
+            output = attend(*inputs)
+        return tape.gradient(output, inputs, output_gradients=tf.ones_like(output))
     return forward_backward
 
 
@@ -85,7 +109,8 @@ def main():
         for mode in args.modes:
             for mask_kind in args.masks:
                 backward = mode == "backward"
-                peers = {**tf_peers(q, k, v, mask_kind, backward), **torch_peer(q, k, v, mask_kind, backward)}
+                peers = {**tf_peers(q, k, v, mask_kind, backward), **torch_peer(q, k, v, mask_kind, backward),
+                         **layer_peers(q, mask_kind, backward)}
                 seconds = interleaved_medians(peers, repeats=args.repeats)
                 flops = 4 * HEADS * length**2 * DEPTH * (3.5 if backward else 1.0)  # nominal, unmasked
                 best_keras = min(seconds["keras"], seconds["keras_xla"])
@@ -96,15 +121,19 @@ def main():
                        "speed-up vs keras (best)": best_keras / seconds["ours"]}
                 if "torch" in seconds:
                     row["speed-up vs torch"] = seconds["torch"] / seconds["ours"]
+                row["MHA speed-up vs keras"] = seconds["keras_mha"] / seconds["ours_mha"]
                 rows.append(row)
                 print(row, flush=True)
-    columns = ["L", "mode", "mask", "ours ms", "keras ms", "keras_xla ms", "torch ms", "ours GFLOP/s",
-               "ours / ceiling", "speed-up vs keras (best)", "speed-up vs torch"]
+    columns = ["L", "mode", "mask", "ours ms", "ours_xla ms", "keras ms", "keras_xla ms", "torch ms",
+               "ours GFLOP/s", "ours / ceiling", "speed-up vs keras (best)", "speed-up vs torch",
+               "ours_mha ms", "keras_mha ms", "MHA speed-up vs keras"]
     write(args.name, rows, columns, "Attention core: B=1, 8 heads, d=64, float32",
           notes=f"Matmul ceiling (2048³ float32, XLA) in the same run: {ceiling:.0f} GFLOP/s. "
                 "Medians of interleaved runs after warm-up. GFLOP/s counts the unmasked 4·H·L²·d "
                 "(×3.5 for forward+backward), so causal runs show an effective rate. Speed-ups > 1 "
-                "mean ours is faster.")
+                "mean ours is faster. `ours` runs in a tf.function (Keras's default on CPU), "
+                "`ours_xla` in a jit_compile=True one; the MHA columns time whole layers (width "
+                "512, self-attention, padding as `value_mask`).")
 
 
 if __name__ == "__main__":

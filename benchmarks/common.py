@@ -3,11 +3,16 @@
 import json
 import os
 import platform
+import random
 import statistics
 import time
 
-import keras
-import tensorflow as tf
+# torch's OpenMP threads otherwise spin for a while after each call, taking the cores from whatever
+# runs next: measured, that made the peer timed right after torch up to 1.7x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -24,14 +29,18 @@ def machine():
 
 
 def interleaved_medians(functions, repeats=5, warmup=2):
-    """Time `functions` (name -> callable returning something to block on) as A B C A B C ...,
-    after `warmup` rounds; the median seconds of each."""
+    """Time `functions` (name -> callable returning something to block on) interleaved: each of
+    `repeats` rounds runs every peer once, in a fresh (seeded) random order so that no peer always
+    follows the same one; after `warmup` rounds. The median seconds of each."""
     for _ in range(warmup):
         for run in functions.values():
             block(run())
     times = {name: [] for name in functions}
+    names, order = list(functions), random.Random(0)
     for _ in range(repeats):
-        for name, run in functions.items():
+        order.shuffle(names)
+        for name in names:
+            run = functions[name]
             start = time.perf_counter()
             block(run())
             times[name].append(time.perf_counter() - start)

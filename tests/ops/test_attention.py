@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_seqattn import ops
+from keras_seqattn.ops import xla
 from tests import reference
 
 RNG = np.random.default_rng(0)
@@ -135,24 +136,40 @@ def test_local_window_with_gaussian_against_numpy():
     assert np.all(np.asarray(weights)[~in_window] == 0)
 
 
-def test_kernel_traced_once_across_batch_sizes_and_lengths():
-    kernel = ops.attention._dense_kernel
-    query, key, value = _qkv()
-    ops.scaled_dot_product_attention(query, key, value, is_causal=True)
-    traced = kernel.tracing_count()
-    assert traced >= 1  # the count is read from the kernel's compiled functions
+def _dense(query, key, value, *, is_causal):
+    return ops.attention._dense_kernel.fn(query, key, value, None, None, None, is_causal=is_causal,
+                                          return_weights=False)
+
+
+def test_a_compiled_kernel_is_traced_once_across_batch_sizes_and_lengths():
+    kernel = xla.xla_kernel(_dense, on_cpu=True)
+    kernel(*_qkv(), is_causal=True)
+    assert kernel.tracing_count() == 1
     for batch, q_len, k_len in itertools.product((1, 3), (2, 9), (4, 11)):
-        ops.scaled_dot_product_attention(*_qkv(batch, q_len, k_len), is_causal=True)
-    assert kernel.tracing_count() == traced
+        kernel(*_qkv(batch, q_len, k_len), is_causal=True)
+    assert kernel.tracing_count() == 1
+    kernel(*_qkv(), is_causal=False)  # a static argument selects another program
+    assert kernel.tracing_count() == 2
 
 
-def test_kernel_is_xla_compiled_inside_a_non_xla_graph():
+def _graph_of_a_caller(kernel):
+    """(functions marked for XLA, op types) of a non-XLA graph that calls `kernel`."""
     query, key, value = (tf.constant(x) for x in _qkv())
-    outer = tf.function(lambda q, k, v: ops.scaled_dot_product_attention(q, k, v), jit_compile=False)
-    library = outer.get_concrete_function(query, key, value).graph.as_graph_def().library
-    must_compile = [f.signature.name for f in library.function
-                    if f.attr.get("_XlaMustCompile") is not None and f.attr["_XlaMustCompile"].b]
-    assert must_compile, "the attention kernel is not marked for XLA compilation"
+    outer = tf.function(lambda q, k, v: kernel(q, k, v, is_causal=False), jit_compile=False)
+    graph = outer.get_concrete_function(query, key, value).graph
+    marked = [f.signature.name for f in graph.as_graph_def().library.function
+              if f.attr.get("_XlaMustCompile") is not None and f.attr["_XlaMustCompile"].b]
+    return marked, {op.type for op in graph.get_operations()}
+
+
+@pytest.mark.parametrize("accelerated", [False, True])
+def test_kernels_compile_with_xla_on_accelerators_and_on_cpu_only_when_declared(monkeypatch, accelerated):
+    monkeypatch.setattr(xla, "accelerated", lambda: accelerated)
+    marked, op_types = _graph_of_a_caller(xla.xla_kernel(_dense))
+    assert bool(marked) == accelerated
+    assert ("BatchMatMulV2" in op_types) == (not accelerated)  # on CPU, its ops sit in the caller's graph
+    marked, _ = _graph_of_a_caller(xla.xla_kernel(_dense, on_cpu=True))
+    assert marked
 
 
 @pytest.mark.parametrize(
