@@ -47,6 +47,25 @@ def interleaved_medians(functions, repeats=5, warmup=2):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def reset_peak_rss():
+    """Start a new peak-RSS measurement (Linux): the process's high-water mark drops to its
+    current RSS, so that a transient peak while importing does not hide what follows. Returns the
+    current RSS in MB."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_mb("VmRSS")
+
+
+def peak_rss():
+    """The peak RSS in MB since the start of the process or the last `reset_peak_rss()`."""
+    return _status_mb("VmHWM")
+
+
+def _status_mb(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
+
+
 def block(result):
     """Wait for `result` (tensors of either framework) to be computed."""
     for x in tf.nest.flatten(result):

@@ -9,11 +9,11 @@ Run: python benchmarks/encoder_training.py [--lengths 512 2048] [--steps 4] [--r
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 
-from common import interleaved_medians, matmul_ceiling, write  # first: it sets up torch's threads
+# common first: it sets up torch's threads
+from common import interleaved_medians, matmul_ceiling, peak_rss, reset_peak_rss, write
 
 import keras
 import keras_hub
@@ -55,13 +55,12 @@ def epoch_runner(peer, length, steps, jit_compile):
 
 def child(peer, length, steps, jit_compile):
     """In a fresh process (imports done): the peak RSS of building and training one epoch."""
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = reset_peak_rss()
     epoch_runner(peer, length, steps, jit_compile)()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"baseline MB": before / 1024, "peak MB": peak / 1024}))
+    print(json.dumps({"baseline MB": baseline, "peak MB": peak_rss()}))
 
 
-def peak_rss(peer, length, steps, jit_compile):
+def measure_rss(peer, length, steps, jit_compile):
     command = [sys.executable, __file__, "--child", peer, "--lengths", str(length), "--steps", str(steps)]
     result = subprocess.run(command + (["--jit-compile"] if jit_compile else []), capture_output=True, text=True)
     if result.returncode != 0:
@@ -85,7 +84,7 @@ def main():
     for length in args.lengths:
         peers = {peer: epoch_runner(peer, length, args.steps, args.jit_compile) for peer in ("ours", "keras_hub")}
         seconds = interleaved_medians(peers, repeats=args.repeats, warmup=1)
-        memory = {peer: peak_rss(peer, length, args.steps, args.jit_compile) for peer in peers}
+        memory = {peer: measure_rss(peer, length, args.steps, args.jit_compile) for peer in peers}
         tokens = args.steps * BATCH * length
         row = {"L": length, **{f"{peer} tokens/s": tokens / s for peer, s in seconds.items()},
                **{f"{peer} peak MB": memory[peer].get("peak MB", memory[peer].get("error")) for peer in peers},
@@ -104,8 +103,9 @@ def main():
           notes=f"`model.fit` with jit_compile={args.jit_compile} (Keras's default on CPU is False), "
                 f"Adam, {args.steps} batches per epoch; tokens/s from the median of {args.repeats} "
                 "interleaved epochs after a warm-up epoch; peak RSS of a fresh process that builds the "
-                "model and trains one epoch (and how much of it came after the imports). Matmul ceiling (2048³ float32, XLA) in the same run: "
-                f"{ceiling:.0f} GFLOP/s.")
+                "model and trains one epoch, and how much of it came after the imports (the peak is "
+                "reset once they are done, through /proc/self/clear_refs). Matmul ceiling (2048³ "
+                f"float32, XLA) in the same run: {ceiling:.0f} GFLOP/s.")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, q
 
     @tf.custom_gradient
     def attend(query, key, value):
+        # Run eagerly, a tape would record (and keep alive) every tile: the loops see constants.
+        query, key, value = (tf.stop_gradient(x) for x in (query, key, value))
         output, log_sum = _forward(tiles, query, key, value)  # (B, H, T, dv), (B, H, T)
 
         def grad(d_output):
@@ -132,12 +134,14 @@ def _forward(tiles, query, key, value):
             out = out * rescale[..., None] + tf.einsum("bhqk,bhkd->bhqd", p, tf.gather(values, j, axis=2))
             return j + 1, m_new, total * rescale + tf.reduce_sum(p, axis=-1), out
 
-        _, m, total, out = tf.while_loop(lambda j, *_: j < tiles.key_blocks_of(i), key_block, start)
+        _, m, total, out = tf.while_loop(lambda j, *_: j < tiles.key_blocks_of(i), key_block, start,
+                                         parallel_iterations=1)
         attended = total > 0
         out = out / tf.where(attended, total, 1.0)[..., None]  # empty rows: 0
         return out, tf.where(attended, m + tf.math.log(tf.where(attended, total, 1.0)), float("inf"))
 
-    out, log_sum = tf.map_fn(query_block, tf.range(tiles.nq), fn_output_signature=(tf.float32, tf.float32))
+    out, log_sum = tf.map_fn(query_block, tf.range(tiles.nq), fn_output_signature=(tf.float32, tf.float32),
+                            parallel_iterations=1)
     return _unblock(out, tiles.q_len), _unblock(log_sum, tiles.q_len)
 
 
@@ -165,7 +169,8 @@ def _backward(tiles, query, key, value, output, log_sum, d_output):
             return i + 1, d_queries, d_k + tf.einsum("bhqk,bhqd->bhkd", d_s, q), d_v
 
         start = (tiles.first_query_block_of(j), d_queries, tf.zeros_like(k), tf.zeros_like(v))
-        _, d_queries, d_k, d_v = tf.while_loop(lambda i, *_: i < tiles.nq, query_block, start)
+        _, d_queries, d_k, d_v = tf.while_loop(lambda i, *_: i < tiles.nq, query_block, start,
+                                               parallel_iterations=1)
         d_keys = tf.tensor_scatter_nd_update(d_keys, [[j]], d_k[None])
         d_values = tf.tensor_scatter_nd_update(d_values, [[j]], d_v[None])
         return j + 1, d_queries, d_keys, d_values
@@ -173,6 +178,7 @@ def _backward(tiles, query, key, value, output, log_sum, d_output):
     block_major = [2, 0, 1, 3, 4]  # (B, H, n, block, d) -> (n, B, H, block, d)
     start = (0, tf.zeros_like(tf.transpose(queries, block_major)),
              tf.zeros_like(tf.transpose(keys, block_major)), tf.zeros_like(tf.transpose(values, block_major)))
-    _, d_queries, d_keys, d_values = tf.while_loop(lambda j, *_: j < tiles.nk, key_block, start)
+    _, d_queries, d_keys, d_values = tf.while_loop(lambda j, *_: j < tiles.nk, key_block, start,
+                                                   parallel_iterations=1)
     return (_unblock(d_queries, tiles.q_len), _unblock(d_keys, tiles.k_len),
             _unblock(d_values, tiles.k_len))
