@@ -29,9 +29,14 @@ def machine():
 
 
 def interleaved_medians(functions, repeats=5, warmup=2):
+    """The median seconds of each of `interleaved_times(functions, repeats, warmup)`."""
+    return {name: statistics.median(t) for name, t in interleaved_times(functions, repeats, warmup).items()}
+
+
+def interleaved_times(functions, repeats=5, warmup=2):
     """Time `functions` (name -> callable returning something to block on) interleaved: each of
     `repeats` rounds runs every peer once, in a fresh (seeded) random order so that no peer always
-    follows the same one; after `warmup` rounds. The median seconds of each."""
+    follows the same one; after `warmup` rounds. The seconds of each run, per peer."""
     for _ in range(warmup):
         for run in functions.values():
             block(run())
@@ -44,7 +49,7 @@ def interleaved_medians(functions, repeats=5, warmup=2):
             start = time.perf_counter()
             block(run())
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
 
 
 def reset_peak_rss():

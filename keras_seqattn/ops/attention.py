@@ -13,9 +13,9 @@ from keras_seqattn.ops.xla import xla_kernel
 _LOWEST = -3.0e38
 # From this many scores per head (T·S), the blocked path; below it, the dense path. Measured on the
 # 2-core CPU against our dense kernel: with causality the blocked path is faster from 1024² on (at
-# 4096²: 0.6x the time forward, 0.8x forward+backward); without, it takes 1.2-1.4x the time, but its
-# memory stays O(T·block) where the dense path's grows as T·S (forward+backward at 8192²: 1.3 GB
-# against keras's 9.5 GB). `flash=False` trades that memory for the speed.
+# 4096²: 0.6x the time forward, 0.7x forward+backward); without, it takes 1.1-1.45x the time, but
+# its memory stays O(T·block) where the dense path's grows as T·S (forward+backward at 8192²:
+# 1.2 GB against keras's 9.5 GB). `flash=False` trades that memory for the speed.
 FLASH_MIN_SCORES = 1024 * 1024
 
 
