@@ -9,11 +9,12 @@ Run: python benchmarks/encoder_training.py [--lengths 512 2048] [--steps 4] [--r
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 
 # common first: it sets up torch's threads
-from common import interleaved_medians, matmul_ceiling, peak_rss, reset_peak_rss, write
+from common import interleaved_times, matmul_ceiling, peak_rss, reset_peak_rss, write
 
 import keras
 import keras_hub
@@ -83,7 +84,8 @@ def main():
     rows = []
     for length in args.lengths:
         peers = {peer: epoch_runner(peer, length, args.steps, args.jit_compile) for peer in ("ours", "keras_hub")}
-        seconds = interleaved_medians(peers, repeats=args.repeats, warmup=1)
+        times = interleaved_times(peers, repeats=args.repeats, warmup=1)
+        seconds = {peer: statistics.median(t) for peer, t in times.items()}
         memory = {peer: measure_rss(peer, length, args.steps, args.jit_compile) for peer in peers}
         tokens = args.steps * BATCH * length
         row = {"L": length, **{f"{peer} tokens/s": tokens / s for peer, s in seconds.items()},
@@ -91,13 +93,14 @@ def main():
                **{f"{peer} above imports MB": memory[peer]["peak MB"] - memory[peer]["baseline MB"]
                   for peer in peers if "peak MB" in memory[peer]},
                "speed-up vs keras_hub": seconds["keras_hub"] / seconds["ours"]}
+        row.update({f"{peer} epoch seconds": [round(t, 2) for t in times[peer]] for peer in peers})
         if all("peak MB" in m for m in memory.values()):
             row["RSS saved vs keras_hub"] = 1 - memory["ours"]["peak MB"] / memory["keras_hub"]["peak MB"]
         rows.append(row)
         print(row, flush=True)
     columns = ["L", "ours tokens/s", "keras_hub tokens/s", "speed-up vs keras_hub", "ours peak MB",
                "keras_hub peak MB", "RSS saved vs keras_hub", "ours above imports MB",
-               "keras_hub above imports MB"]
+               "keras_hub above imports MB", "ours epoch seconds", "keras_hub epoch seconds"]
     write(args.name, rows, columns,
           f"Encoder training: {BLOCKS} blocks, d {DIM}, {HEADS} heads, FFN {FFN}, batch {BATCH}, float32",
           notes=f"`model.fit` with jit_compile={args.jit_compile} (Keras's default on CPU is False), "

@@ -72,7 +72,8 @@ def _flash(query, key, value, mask, scale, *, is_causal, mask_per_query, blocks)
 
 
 # On a CPU-only host (see xla.py), XLA ran the causal tiles faster (forward at L = 4096: 0.85x the
-# time) and TensorFlow's own kernels the others (forward+backward: 0.72x the time).
+# time, measured ad hoc) and TensorFlow's own kernels the others (forward+backward at L = 4096:
+# 0.75x the time, the `ours` and `ours_xla` columns of benchmarks/results/attention_core.md).
 _flash_kernel = xla_kernel(_flash)
 _causal_flash_kernel = xla_kernel(_flash, on_cpu=True)
 

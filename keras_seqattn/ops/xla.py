@@ -4,8 +4,8 @@ Keras resolves `jit_compile="auto"` to False on CPU, and a layer called eagerly 
 so on the TensorFlow backend each kernel compiles itself: `xla_kernel(fn)` returns a callable that
 runs `fn` inside `tf.function(jit_compile=True)` when a GPU or TPU is visible. On a CPU-only host
 it runs `fn`'s TensorFlow ops as they are, in the caller's graph or eagerly, unless the kernel is
-declared with `on_cpu=True` (the blocked attention's tile loops, which XLA runs as fast or faster):
-for dense attention on this CPU, TensorFlow's own kernels were measured faster than XLA's code
+declared with `on_cpu=True` (the causal blocked attention, which XLA runs faster there): for the
+other attention kernels on this CPU, TensorFlow's own kernels were measured faster than XLA's code
 (compare the `ours` and `ours_xla` columns of benchmarks/results/attention_core.md), and a nested
 graph function with unknown dimensions doubled the backward time. A caller's `jit_compile=True`
 function compiles every kernel with XLA, as part of itself.
@@ -70,13 +70,11 @@ def _call_with_slots(fn, slots, static, *present):
     return fn(*[next(present) if slot else None for slot in slots], **static)
 
 
-def xla_kernel(fn=None, *, on_cpu=False):
+def xla_kernel(fn, on_cpu=False):
     """Decorator: run `fn(*tensors, **static)` XLA-compiled (see the module docstring); on a
     CPU-only host only with `on_cpu=True`.
 
     Positional arguments are tensors or None; keyword arguments are static Python values that
     select the program (flags, rates), hashable, and part of the trace key.
     """
-    if fn is None:
-        return functools.partial(_Kernel, on_cpu=on_cpu)
     return _Kernel(fn, on_cpu)
