@@ -5,11 +5,8 @@ Run: python benchmarks/attention_memory.py [--lengths 4096 8192 16384] [--keras-
 """
 
 import argparse
-import json
-import subprocess
-import sys
 
-from common import write
+from common import run_child, write
 
 _CHILD = """
 import json, resource, sys
@@ -30,13 +27,6 @@ print(json.dumps({"baseline MB": before / 1024, "peak MB": peak / 1024}))
 """
 
 
-def measure(peer, length):
-    result = subprocess.run([sys.executable, "-c", _CHILD, peer, str(length)], capture_output=True, text=True)
-    if result.returncode != 0:
-        return {"error": result.stderr.strip().splitlines()[-1][:120]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[4096, 8192, 16384])
@@ -50,7 +40,7 @@ def main():
             if peer == "keras" and length > args.keras_max:
                 row["keras peak MB"] = f"not run (> --keras-max {args.keras_max})"
                 continue
-            measured = measure(peer, length)
+            measured = run_child(["-c", _CHILD, peer, str(length)])
             row[f"{peer} peak MB"] = measured.get("peak MB", measured.get("error"))
             row[f"{peer} baseline MB"] = measured.get("baseline MB", "")
         if isinstance(row.get("keras peak MB"), float):

@@ -5,6 +5,8 @@ import os
 import platform
 import random
 import statistics
+import subprocess
+import sys
 import time
 
 # torch's OpenMP threads otherwise spin for a while after each call, taking the cores from whatever
@@ -69,6 +71,15 @@ def peak_rss():
 def _status_mb(field):
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
+
+
+def run_child(arguments):
+    """Run `python *arguments` in a fresh process; the JSON object its last line of output
+    prints, or {"error": the last line of its stderr} when it fails."""
+    result = subprocess.run([sys.executable, *arguments], capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"error": result.stderr.strip().splitlines()[-1][:120]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def block(result):

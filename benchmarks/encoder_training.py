@@ -10,11 +10,9 @@ Run: python benchmarks/encoder_training.py [--lengths 512 2048] [--steps 4] [--r
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 
 # common first: it sets up torch's threads
-from common import interleaved_times, matmul_ceiling, peak_rss, reset_peak_rss, write
+from common import interleaved_times, matmul_ceiling, peak_rss, reset_peak_rss, run_child, write
 
 import keras
 import keras_hub
@@ -62,11 +60,8 @@ def child(peer, length, steps, jit_compile):
 
 
 def measure_rss(peer, length, steps, jit_compile):
-    command = [sys.executable, __file__, "--child", peer, "--lengths", str(length), "--steps", str(steps)]
-    result = subprocess.run(command + (["--jit-compile"] if jit_compile else []), capture_output=True, text=True)
-    if result.returncode != 0:
-        return {"error": result.stderr.strip().splitlines()[-1][:120]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    command = [__file__, "--child", peer, "--lengths", str(length), "--steps", str(steps)]
+    return run_child(command + (["--jit-compile"] if jit_compile else []))
 
 
 def main():
