@@ -2,21 +2,24 @@
 XLA-compiled kernels (see `xla.py`), for the dot-product family and the additive family."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_seqattn.ops import checks
 from keras_seqattn.ops.flash import flash_attention
-from keras_seqattn.ops.masks import causal_mask, combine_masks, lift_mask, local_window_mask
+from keras_seqattn.ops.masks import LOWEST_SCORE, causal_mask, combine_masks, lift_mask, local_window_mask
 from keras_seqattn.ops.scores import additive_score, dot_score
 from keras_seqattn.ops.xla import xla_kernel
 
-_LOWEST = -3.0e38
 # From this many scores per head (T·S), the blocked path; below it, the dense path. Measured on the
 # 2-core CPU against our dense kernel: with causality the blocked path is faster from 1024² on (at
 # 4096²: 0.6x the time forward, 0.7x forward+backward); without, it takes 1.1-1.45x the time, but
 # its memory stays O(T·block) where the dense path's grows as T·S (forward+backward at 8192²:
 # 1.2 GB against keras's 9.5 GB). `flash=False` trades that memory for the speed.
 FLASH_MIN_SCORES = 1024 * 1024
+# Scores per head in one whole-row tile of the blocked path (8 MB in float32): at S = 2048, 4096,
+# 8192 its 1024, 512 and 256 rows were the fastest of the block sizes tried (forward+backward).
+_ROW_SCORES = 1 << 21
 
 
 def masked_softmax(scores, mask=None, empty_rows=True):
@@ -30,7 +33,7 @@ def masked_softmax(scores, mask=None, empty_rows=True):
     if mask is None:
         return ops.softmax(scores, axis=-1)
     mask = ops.cast(mask, "bool")
-    weights = ops.softmax(ops.where(mask, scores, _LOWEST), axis=-1)
+    weights = ops.softmax(ops.where(mask, scores, LOWEST_SCORE), axis=-1)
     return ops.where(ops.any(mask, axis=-1, keepdims=True), weights, 0.0) if empty_rows else weights
 
 
@@ -39,6 +42,14 @@ def dropout_multiplier(shape, rate, seed=None):
     outside the compiled kernels with Keras's random ops (`seed`: int, SeedGenerator or None)."""
     keep = ops.greater_equal(keras.random.uniform(shape, seed=seed), rate)
     return ops.cast(keep, "float32") / (1.0 - rate)
+
+
+def _einsum(equation, *operands):
+    """`keras.ops.einsum`, but on TensorFlow its own Einsum op: Keras turns these equations into
+    transposes around a matmul, ops whose overhead cost about 0.1 ms a call at L = 128 (8%)."""
+    if keras.backend.backend() == "tensorflow":
+        return tf.einsum(equation, *operands)
+    return ops.einsum(equation, *operands)
 
 
 @xla_kernel
@@ -50,16 +61,26 @@ def _dense_kernel(query, key, value, mask, multiplier, scale, *, is_causal, retu
     groups = heads // kv_heads
     if scale is None:
         scale = 1.0 / ops.sqrt(ops.cast(depth, "float32"))
-    query = ops.reshape(query * ops.cast(scale, query.dtype), (batch, q_len, kv_heads, groups, depth))
-    scores = ops.reshape(ops.einsum("btkgd,bskd->bkgts", query, key), (batch, heads, q_len, k_len))
+    query = query * ops.cast(scale, query.dtype)
+    # One op fewer each way than the grouped form, when the head counts are known to be equal.
+    one_group = query.shape[2] is not None and query.shape[2] == key.shape[2]
+    if one_group:
+        scores = _einsum("bthd,bshd->bhts", query, key)
+    else:
+        query = ops.reshape(query, (batch, q_len, kv_heads, groups, depth))
+        scores = ops.reshape(_einsum("btkgd,bskd->bkgts", query, key), (batch, heads, q_len, k_len))
     empty_rows = mask is not None  # causality alone leaves every query its first key
     if is_causal:
         mask = combine_masks(mask, causal_mask(q_len, k_len))
     weights = masked_softmax(scores, mask, empty_rows)  # (B, H, T, S) float32
     used = weights if multiplier is None else weights * multiplier
-    used = ops.reshape(ops.cast(used, value.dtype), (batch, kv_heads, groups, q_len, k_len))
-    output = ops.einsum("bkgts,bskd->btkgd", used, value)
-    output = ops.reshape(output, (batch, q_len, heads, ops.shape(value)[-1]))
+    used = ops.cast(used, value.dtype)
+    if one_group:
+        output = _einsum("bhts,bshd->bthd", used, value)
+    else:
+        used = ops.reshape(used, (batch, kv_heads, groups, q_len, k_len))
+        output = _einsum("bkgts,bskd->btkgd", used, value)
+        output = ops.reshape(output, (batch, q_len, heads, ops.shape(value)[-1]))
     if not return_weights:
         return output
     return output, ops.cast(weights, value.dtype)
@@ -79,11 +100,16 @@ _causal_flash_kernel = xla_kernel(_flash, on_cpu=True)
 
 
 def _flash_blocks(q_len, k_len, is_causal):
-    """Tile sizes measured best on the CPU: large tiles, smaller ones with causality (more tiles
-    above the diagonal to skip). A shorter (known) sequence gets the power of two that covers it,
-    so that the tile sizes, part of the kernel's trace key, take few values."""
-    query_block, key_block = (256, 256) if is_causal else (1024, 1024)
-    return _fit_block(query_block, q_len), _fit_block(key_block, k_len)
+    """Tile sizes measured best on the CPU. With causality, 256 x 256 (small tiles leave more above
+    the diagonal to skip). Without, whole rows while a query block of 64 or more rows x S keys
+    fits `_ROW_SCORES` (the largest power of two that does), else 1024 x 1024 online tiles. A
+    shorter (known) sequence gets the power of two that covers it, so that the tile sizes, part of
+    the kernel's trace key, take few values."""
+    if is_causal:
+        return _fit_block(256, q_len), _fit_block(256, k_len)
+    if k_len is not None and 64 * k_len <= _ROW_SCORES:
+        return _fit_block(1 << ((_ROW_SCORES // k_len).bit_length() - 1), q_len), None
+    return _fit_block(1024, q_len), _fit_block(1024, k_len)
 
 
 def _fit_block(block, length):

@@ -9,6 +9,10 @@ input (Keras only fills a `*_mask` argument that the caller left as None).
 from keras import ops
 from keras.src.backend import get_keras_mask  # as keras-hub reads it; Keras has no public name for it
 
+# What a masked score becomes before a softmax: finite, so that a row with every key masked stays
+# finite (its weights are then zeroed) where -inf would give NaN.
+LOWEST_SCORE = -3.0e38
+
 
 def padding_mask(lengths, max_length):
     """`(batch, max_length)`: True at positions `< lengths[b]`."""

@@ -1,6 +1,6 @@
-"""The blocked online-softmax path (ops/flash.py) against the dense path and NumPy: outputs and
-gradients for every mask kind, with tiny tiles so that every case spans many tiles, padding and
-(with causality) skipped tiles."""
+"""The blocked path (ops/flash.py), online tiles and whole rows, against the dense path and NumPy:
+outputs and gradients for every mask kind, with tiny tiles so that every case spans many tiles,
+padding and (with causality) skipped tiles."""
 
 import subprocess
 import sys
@@ -17,9 +17,11 @@ RNG = np.random.default_rng(0)
 B, T, S, H, K, D, DV = 2, 13, 21, 4, 2, 8, 6
 
 
-@pytest.fixture
-def tiny_tiles(monkeypatch):
-    monkeypatch.setattr(attention, "_flash_blocks", lambda q_len, k_len, causal: (4, 8))
+@pytest.fixture(params=["online", "whole_rows"])
+def tiny_tiles(monkeypatch, request):
+    """4 x 8 online tiles, or (without causality) whole rows of 4 queries."""
+    key_block = None if request.param == "whole_rows" else 8
+    monkeypatch.setattr(attention, "_flash_blocks", lambda q_len, k_len, causal: (4, 8 if causal else key_block))
 
 
 def _inputs(dtype="float32"):
@@ -172,3 +174,11 @@ def test_forward_backward_never_holds_a_score_matrix(causal, graph):
     assert result.returncode == 0, result.stderr[-2000:]
     grown_mb = float(result.stdout.strip().splitlines()[-1])
     assert grown_mb < 256, f"forward+backward grew the RSS by {grown_mb:.0f} MB"
+
+
+def test_default_tiles_take_whole_rows_without_causality_while_they_are_small():
+    assert attention._flash_blocks(4096, 4096, False) == (512, None)  # 512 x 4096 = 2^21 scores
+    assert attention._flash_blocks(300, 1100, False) == (512, None)
+    assert attention._flash_blocks(8192, 40000, False) == (1024, 1024)  # 64 rows would not fit
+    assert attention._flash_blocks(None, None, False) == (1024, 1024)  # lengths unknown when traced
+    assert attention._flash_blocks(4096, 4096, True) == (256, 256)
