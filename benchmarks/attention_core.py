@@ -111,7 +111,7 @@ def main():
                 backward = mode == "backward"
                 peers = {**tf_peers(q, k, v, mask_kind, backward), **torch_peer(q, k, v, mask_kind, backward),
                          **layer_peers(q, mask_kind, backward)}
-                seconds = interleaved_medians(peers, repeats=args.repeats)
+                seconds = interleaved_medians(peers, repeats=args.repeats, min_seconds=2.0)
                 flops = 4 * HEADS * length**2 * DEPTH * (3.5 if backward else 1.0)  # nominal, unmasked
                 best_keras = min(seconds["keras"], seconds["keras_xla"])
                 row = {"L": length, "mode": "forward+backward" if backward else "forward", "mask": mask_kind,
@@ -129,7 +129,8 @@ def main():
                "ours_mha ms", "keras_mha ms", "MHA speed-up vs keras"]
     write(args.name, rows, columns, "Attention core: B=1, 8 heads, d=64, float32",
           notes=f"Matmul ceiling (2048³ float32, XLA) in the same run: {ceiling:.0f} GFLOP/s. "
-                "Medians of interleaved runs after warm-up. GFLOP/s counts the unmasked 4·H·L²·d "
+                f"Medians of interleaved runs after warm-up: at least {args.repeats} rounds, more for "
+                "fast cells (about 2 s of runs, up to 200 rounds). GFLOP/s counts the unmasked 4·H·L²·d "
                 "(×3.5 for forward+backward), so causal runs show an effective rate. Speed-ups > 1 "
                 "mean ours is faster. `ours` runs in a tf.function (Keras's default on CPU), "
                 "`ours_xla` in a jit_compile=True one; the MHA columns time whole layers (width "

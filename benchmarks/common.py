@@ -30,21 +30,27 @@ def machine():
             "keras": keras.__version__, "python": platform.python_version()}
 
 
-def interleaved_medians(functions, repeats=5, warmup=2):
-    """The median seconds of each of `interleaved_times(functions, repeats, warmup)`."""
-    return {name: statistics.median(t) for name, t in interleaved_times(functions, repeats, warmup).items()}
+def interleaved_medians(functions, repeats=5, warmup=2, min_seconds=0.0):
+    """The median seconds of each of `interleaved_times(functions, repeats, warmup, min_seconds)`."""
+    times = interleaved_times(functions, repeats, warmup, min_seconds)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-def interleaved_times(functions, repeats=5, warmup=2):
-    """Time `functions` (name -> callable returning something to block on) interleaved: each of
-    `repeats` rounds runs every peer once, in a fresh (seeded) random order so that no peer always
-    follows the same one; after `warmup` rounds. The seconds of each run, per peer."""
+def interleaved_times(functions, repeats=5, warmup=2, min_seconds=0.0):
+    """Time `functions` (name -> callable returning something to block on) interleaved: each round
+    runs every peer once, in a fresh (seeded) random order so that no peer always follows the same
+    one; after `warmup` rounds. At least `repeats` rounds, and more for fast peers, up to 200 or
+    about `min_seconds` in all (judged by the last warm-up round): a 2 ms call varies by 20% from
+    run to run. The seconds of each run, per peer."""
     for _ in range(warmup):
+        start = time.perf_counter()
         for run in functions.values():
             block(run())
+        round_seconds = time.perf_counter() - start
+    rounds = max(repeats, min(200, int(min_seconds / round_seconds))) if warmup else repeats
     times = {name: [] for name in functions}
     names, order = list(functions), random.Random(0)
-    for _ in range(repeats):
+    for _ in range(rounds):
         order.shuffle(names)
         for name in names:
             run = functions[name]

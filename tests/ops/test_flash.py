@@ -177,8 +177,8 @@ def test_forward_backward_never_holds_a_score_matrix(causal, graph):
 
 
 def test_default_tiles_take_whole_rows_without_causality_while_they_are_small():
-    assert attention._flash_blocks(4096, 4096, False) == (512, None)  # 512 x 4096 = 2^21 scores
+    assert attention._flash_blocks(4096, 4096, False) == (256, None)  # 256 x 4096 = 2^20 scores
     assert attention._flash_blocks(300, 1100, False) == (512, None)
-    assert attention._flash_blocks(8192, 40000, False) == (1024, 1024)  # 64 rows would not fit
+    assert attention._flash_blocks(8192, 20000, False) == (1024, 1024)  # 64 rows would not fit
     assert attention._flash_blocks(None, None, False) == (1024, 1024)  # lengths unknown when traced
     assert attention._flash_blocks(4096, 4096, True) == (256, 256)
