@@ -128,7 +128,7 @@ def main():
                "ours GFLOP/s", "ours / ceiling", "speed-up vs keras (best)", "speed-up vs torch",
                "ours_mha ms", "keras_mha ms", "MHA speed-up vs keras"]
     write(args.name, rows, columns, "Attention core: B=1, 8 heads, d=64, float32",
-          notes=f"Matmul ceiling (2048³ float32, XLA) in the same run: {ceiling:.0f} GFLOP/s. "
+          notes=f"Matmul ceiling (2048³ float32, XLA, its best run) in the same run: {ceiling:.0f} GFLOP/s. "
                 f"Medians of interleaved runs after warm-up: at least {args.repeats} rounds, more for "
                 "fast cells (about 2 s of runs, up to 200 rounds). GFLOP/s counts the unmasked 4·H·L²·d "
                 "(×3.5 for forward+backward), so causal runs show an effective rate. Speed-ups > 1 "
