@@ -42,7 +42,7 @@ class MultiHeadAttention(keras.layers.Layer):
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
         activity_regularizer, kernel_constraint, bias_constraint: of the projections.
         seed: seed of the dropout.
-        flash: the attention path: None picks the blocked online-softmax path (no T x S matrix)
+        flash: the attention path: None picks the blocked path (tiles, no T x S matrix)
             for long sequences, True or False forces it or the dense path (see
             `keras_seqattn.ops.scaled_dot_product_attention`).
 

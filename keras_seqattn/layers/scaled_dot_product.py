@@ -16,7 +16,7 @@ class ScaledDotProduct(keras.layers.Layer):
         dropout: dropout rate on the attention weights while training, in [0, 1).
         scale: multiplies the scores instead of 1/√d_k.
         seed: seed of the dropout.
-        flash: the attention path: None picks the blocked online-softmax path (no T x S matrix)
+        flash: the attention path: None picks the blocked path (tiles, no T x S matrix)
             for long sequences, True or False forces it or the dense path (see
             `keras_seqattn.ops.scaled_dot_product_attention`).
 

@@ -13,7 +13,8 @@ from keras_seqattn.ops.xla import xla_kernel
 
 # From this many scores per head (T·S), the blocked path; below it, the dense path. Measured on the
 # 2-core CPU against our dense kernel: with causality the blocked path is faster from 1024² on (at
-# 4096²: 0.6x the time forward, 0.7x forward+backward); without, it takes 1.1-1.45x the time, but
+# 4096²: 0.6x the time forward, 0.7x forward+backward); without, its whole rows take about the same
+# time forward and 1.2-1.25x forward+backward (at 2048² and 4096²: the weights are recomputed), but
 # its memory stays O(T·block) where the dense path's grows as T·S (forward+backward at 8192²:
 # 1.2 GB against keras's 9.5 GB). `flash=False` trades that memory for the speed.
 FLASH_MIN_SCORES = 1024 * 1024
@@ -147,7 +148,7 @@ def scaled_dot_product_attention(
             int, `keras.random.SeedGenerator` or None).
         return_attention_scores: also return the weights `(batch, heads, T, S)` (`(batch, T, S)`
             for 3-D inputs).
-        flash: which path computes it. None (default) picks the blocked online-softmax path
+        flash: which path computes it. None (default) picks the blocked path
             (`ops/flash.py`: no T x S matrix in the forward or backward pass) when T and S are
             known when traced and T·S ≥ `FLASH_MIN_SCORES`, and no weights or dropout are needed;
             True forces it (TensorFlow only; not with `return_attention_scores` or training

@@ -20,6 +20,8 @@ forward+backward in 0.92x.
 This is the TensorFlow path of `scaled_dot_product_attention` (ops/attention.py), which picks it.
 """
 
+import functools
+
 import tensorflow as tf
 
 from keras_seqattn.ops.masks import LOWEST_SCORE
@@ -42,10 +44,12 @@ def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, q
     query, key, value = (tf.transpose(tf.cast(x, tf.float32), [0, 2, 1, 3]) for x in (query, key, value))
     query = query * scale
     if key_block is None:
-        attend = _whole_rows(_Rows(tf.shape(query)[2], query_block, mask, mask_per_query))
+        rows = _Rows(tf.shape(query)[2], query_block, mask, mask_per_query)
+        attend = _differentiable(functools.partial(_rows_forward, rows), functools.partial(_rows_backward, rows))
     else:
-        attend = _online(_Tiles(tf.shape(query)[2], tf.shape(key)[2], query_block, key_block, is_causal,
-                                mask, mask_per_query))
+        tiles = _Tiles(tf.shape(query)[2], tf.shape(key)[2], query_block, key_block, is_causal, mask,
+                       mask_per_query)
+        attend = _differentiable(functools.partial(_forward, tiles), functools.partial(_backward, tiles))
 
     output = attend(query, key, value)
     return tf.cast(tf.transpose(output, [0, 2, 1, 3]), dtype)
@@ -125,31 +129,16 @@ class _Rows:
         return tf.nn.softmax(scores)
 
 
-def _online(tiles):
+def _differentiable(forward, backward):
+    """`forward(query, key, value)` -> `(output, *saved)`, with the gradient
+    `backward(query, key, value, output, *saved, d_output)`."""
+
     @tf.custom_gradient
     def attend(query, key, value):
         # Run eagerly, a tape would record (and keep alive) every tile: the loops see constants.
         query, key, value = (tf.stop_gradient(x) for x in (query, key, value))
-        output, log_sum = _forward(tiles, query, key, value)  # (B, H, T, dv), (B, H, T)
-
-        def grad(d_output):
-            return _backward(tiles, query, key, value, output, log_sum, d_output)
-
-        return output, grad
-
-    return attend
-
-
-def _whole_rows(rows):
-    @tf.custom_gradient
-    def attend(query, key, value):
-        query, key, value = (tf.stop_gradient(x) for x in (query, key, value))
-        output = _rows_forward(rows, query, key, value)
-
-        def grad(d_output):
-            return _rows_backward(rows, query, key, value, output, d_output)
-
-        return output, grad
+        results = forward(query, key, value)
+        return results[0], lambda d_output: backward(query, key, value, *results, d_output)
 
     return attend
 
@@ -202,6 +191,7 @@ def _forward(tiles, query, key, value):
 
 
 def _rows_forward(rows, query, key, value):
+    """(outputs (B, H, T, dv),): nothing else to save for the gradient."""
     queries = _blocks(query, rows.qb, rows.nq)
 
     def query_block(i):
@@ -210,7 +200,7 @@ def _rows_forward(rows, query, key, value):
     out = tf.map_fn(query_block, tf.range(rows.nq), fn_output_signature=tf.float32,
                     parallel_iterations=_PARALLEL)
     out = _unblock(out, rows.q_len)
-    return out if rows.attended is None else out * rows.attended
+    return (out if rows.attended is None else out * rows.attended,)
 
 
 def _rows_backward(rows, query, key, value, output, d_output):
@@ -228,7 +218,8 @@ def _rows_backward(rows, query, key, value, output, d_output):
         d_queries = d_queries.write(i, tf.einsum("bhqk,bhkd->bhqd", d_s, key))
         return i + 1, d_queries, d_key + tf.einsum("bhqk,bhqd->bhkd", d_s, q), d_value
 
-    start = (0, tf.TensorArray(tf.float32, rows.nq, element_shape=[None] * 4), tf.zeros_like(key), tf.zeros_like(value))
+    d_queries = tf.TensorArray(tf.float32, rows.nq, element_shape=[None] * 4)
+    start = (0, d_queries, tf.zeros_like(key), tf.zeros_like(value))
     _, d_queries, d_key, d_value = tf.while_loop(lambda i, *_: i < rows.nq, query_block, start,
                                                  parallel_iterations=_PARALLEL)
     return _unblock(d_queries.stack(), rows.q_len), d_key, d_value
