@@ -40,8 +40,9 @@ def interleaved_times(functions, repeats=5, warmup=2, min_seconds=0.0):
     """Time `functions` (name -> callable returning something to block on) interleaved: each round
     runs every peer once, in a fresh (seeded) random order so that no peer always follows the same
     one; after `warmup` rounds. At least `repeats` rounds, and more for fast peers, up to 200 or
-    about `min_seconds` in all (judged by the last warm-up round): a 2 ms call varies by 20% from
-    run to run. The seconds of each run, per peer."""
+    about `min_seconds` in all (judged by the last warm-up round): medians of 5 runs of a 2 ms
+    call differed by up to a third from one benchmark run to the next. The seconds of each run,
+    per peer."""
     for _ in range(warmup):
         start = time.perf_counter()
         for run in functions.values():
