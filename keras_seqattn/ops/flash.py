@@ -37,6 +37,9 @@ def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, q
     """query (B, T, H, d), key (B, S, K, d), value (B, S, K, dv), mask (B|1, H|1, T|1, S) bool or
     None (`mask_per_query`: its third axis is T, not 1), scale a float32 scalar -> (B, T, H, dv).
     Causal masks key j > query i. `key_block=None` tiles whole rows (not with causality)."""
+    if key_block is None and is_causal:
+        raise ValueError("Whole-row tiles (`key_block=None`) take no causal mask: give a `key_block`. "
+                         f"Received: key_block=None, is_causal={is_causal}")
     dtype = query.dtype
     heads, kv_heads = tf.shape(query)[2], tf.shape(key)[2]
     key, value = (tf.repeat(x, heads // kv_heads, axis=2) for x in (key, value))

@@ -182,3 +182,10 @@ def test_default_tiles_take_whole_rows_without_causality_while_they_are_small():
     assert attention._flash_blocks(8192, 20000, False) == (1024, 1024)  # 64 rows would not fit
     assert attention._flash_blocks(None, None, False) == (1024, 1024)  # lengths unknown when traced
     assert attention._flash_blocks(4096, 4096, True) == (256, 256)
+
+
+def test_whole_row_tiles_refuse_causality_instead_of_ignoring_it():
+    from keras_seqattn.ops.flash import flash_attention
+
+    with pytest.raises(ValueError, match="key_block"):
+        flash_attention(*_inputs(), None, 1.0, True, False, 4, None)
