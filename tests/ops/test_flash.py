@@ -19,9 +19,10 @@ B, T, S, H, K, D, DV = 2, 13, 21, 4, 2, 8, 6
 
 @pytest.fixture(params=["online", "whole_rows"])
 def tiny_tiles(monkeypatch, request):
-    """4 x 8 online tiles, or (without causality) whole rows of 4 queries."""
+    """4 x 8 online tiles, or whole rows of 4 queries (which take no causality: the tests skip it)."""
     key_block = None if request.param == "whole_rows" else 8
-    monkeypatch.setattr(attention, "_flash_blocks", lambda q_len, k_len, causal: (4, 8 if causal else key_block))
+    monkeypatch.setattr(attention, "_flash_blocks", lambda q_len, k_len, causal: (4, key_block))
+    return request.param
 
 
 def _inputs(dtype="float32"):
@@ -49,6 +50,8 @@ def _output_and_gradients(flash, query, key, value, mask, causal):
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("mask_kind", ["none", "padding", "per_query", "per_head"])
 def test_outputs_and_gradients_equal_the_dense_path(tiny_tiles, mask_kind, causal):
+    if causal and tiny_tiles == "whole_rows":
+        pytest.skip("the dispatch never gives causal attention whole-row tiles")
     query, key, value = _inputs()
     mask = _masks()[mask_kind]
     flash_output, flash_grads = _output_and_gradients(True, query, key, value, mask, causal)
@@ -78,10 +81,11 @@ def test_single_head_inputs_and_default_tiles():
 def test_half_precision_stays_finite_and_close(tiny_tiles, dtype):
     query, key, value = _inputs(dtype)
     mask = _masks()["per_query"]
-    output, grads = _output_and_gradients(True, query, key, value, mask, True)
+    causal = tiny_tiles == "online"  # whole rows take no causality
+    output, grads = _output_and_gradients(True, query, key, value, mask, causal)
     assert output.dtype == dtype
     assert all(np.all(np.isfinite(np.asarray(tf.cast(x, "float32")))) for x in [output, *grads])
-    expected, _ = _output_and_gradients(False, *(tf.cast(x, "float32") for x in (query, key, value)), mask, True)
+    expected, _ = _output_and_gradients(False, *(tf.cast(x, "float32") for x in (query, key, value)), mask, causal)
     np.testing.assert_allclose(tf.cast(output, "float32"), expected, atol=5e-2, rtol=5e-2)
 
 
@@ -167,7 +171,7 @@ print((status("VmHWM:") - before) / 1024)
 def test_forward_backward_never_holds_a_score_matrix(causal, graph):
     # L = 8192, one head: one T x S float32 matrix is 256 MB. The first call is measured (a warm-up
     # would leave its freed memory resident and hide the growth), so the causal kernel's XLA
-    # compilation is counted too (about 190 MB in all; 70 MB without causality). Without causality,
+    # compilation is counted too (about 190 MB in all; 80 MB without causality, whole rows). Without causality,
     # run eagerly, it grew by 650 MB when the tape recorded the loops' tiles.
     result = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, "8192", causal, graph],
                             capture_output=True, text=True, timeout=600)
