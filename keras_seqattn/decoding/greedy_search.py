@@ -1,4 +1,5 @@
-"""Greedy decoding: the most likely next token at every step, as one XLA-compiled loop."""
+"""Greedy decoding: the most likely next token at every step, as one XLA-compiled loop (which
+`sample_search` shares)."""
 
 import tensorflow as tf
 
@@ -27,11 +28,14 @@ def greedy_search(step_fn, initial_state, start_ids, end_id, max_length, return_
     if return_alignments:
         search.attention_of(initial_state, "return_alignments")
 
-    settings = (step_fn, end_id, max_length, bool(return_alignments))
-    return search.run_loop(_loop, settings, jit_compile, start_ids, initial_state)
+    settings = (step_fn, end_id, max_length, bool(return_alignments), None)
+    return search.run_loop(one_path_loop, settings, jit_compile, start_ids, initial_state, None)
 
 
-def _loop(step_fn, end_id, max_length, return_alignments, start_ids, initial_state):
+def one_path_loop(step_fn, end_id, max_length, return_alignments, sampling, start_ids, initial_state, seed):
+    """The loop of `greedy_search`, and of `sample_search` when `sampling` is
+    `(temperature, top_k)`: each step's token is then drawn with the stateless seed
+    `fold_in(seed, step)` instead of taken as the argmax."""
     start_ids = tf.cast(start_ids, tf.int32)
     batch = tf.shape(start_ids)[0]
     sequences = tf.fill([batch, max_length], end_id)
@@ -43,7 +47,11 @@ def _loop(step_fn, end_id, max_length, return_alignments, start_ids, initial_sta
     def body(*inputs):
         step, tokens, state, finished, sequences, scores, alignments = inputs
         log_probs, state = search.call_step(step_fn, tokens, state, step)
-        tokens = tf.where(finished, end_id, tf.argmax(log_probs, axis=-1, output_type=tf.int32))
+        if sampling is None:
+            chosen = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
+        else:
+            chosen = _draw(log_probs, *sampling, tf.random.experimental.stateless_fold_in(seed, step))
+        tokens = tf.where(finished, end_id, chosen)
         token_log_probs = tf.gather(log_probs, tokens, batch_dims=1)
         scores += tf.where(finished, 0.0, token_log_probs)
         sequences = search.write_at(sequences, step, tokens, axis=1)
@@ -63,3 +71,15 @@ def _loop(step_fn, end_id, max_length, return_alignments, start_ids, initial_sta
     _, _, _, _, sequences, scores, alignments = tf.while_loop(cond, body, loop_vars)
     return (sequences, scores, alignments) if return_alignments else (sequences, scores)
 
+
+def _draw(log_probs, temperature, top_k, seed):
+    """One token per row from softmax(log_probs / temperature), among the `top_k` most likely
+    (all when None)."""
+    vocabulary = log_probs.shape[-1]
+    if top_k is not None and vocabulary is not None and top_k > vocabulary:
+        raise ValueError(f"`top_k` must be at most the vocabulary size, {vocabulary}. Received: top_k={top_k}")
+    logits = log_probs / temperature
+    if top_k is None:
+        return tf.cast(tf.random.stateless_categorical(logits, 1, seed)[:, 0], tf.int32)
+    best, ids = tf.math.top_k(logits, k=top_k)
+    return tf.gather(ids, tf.random.stateless_categorical(best, 1, seed), batch_dims=1)[:, 0]

@@ -61,8 +61,8 @@ def keep_shapes(new, old):
     return new
 
 
-def run_loop(loop, settings, jit_compile, start_ids, initial_state):
-    """Run `loop(*settings, start_ids, initial_state)` as one function, XLA-compiled unless
+def run_loop(loop, settings, jit_compile, *inputs):
+    """Run `loop(*settings, *inputs)` (tensors and nested state) as one function, XLA-compiled unless
     `jit_compile=False`. The function is kept for the 16 most recent (loop, settings, jit_compile),
     `step_fn` among the settings, so eager calls with the same step function trace once (and XLA
     compiles once per input shape); inside a caller's `tf.function` (a SavedModel signature, say)
@@ -71,7 +71,7 @@ def run_loop(loop, settings, jit_compile, start_ids, initial_state):
         function = _compiled(loop, settings, jit_compile)
     except TypeError:  # an unhashable step_fn: compile for this call only
         function = _compiled.__wrapped__(loop, settings, jit_compile)
-    return function(start_ids, initial_state)
+    return function(*inputs)
 
 
 @functools.lru_cache(maxsize=16)

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from keras_seqattn.decoding import beam_search
 from keras_seqattn.decoding import state as search
-from tests.decoding.toy import END, ToyDecoder
+from tests.decoding.toy import END, ToyDecoder, search_args
 
 START = tf.constant([1, 2])
 
@@ -161,9 +161,7 @@ def test_runs_inside_a_saved_model_served_without_keras(tmp_path):
     ],
 )
 def test_bad_input_raises_value_error_naming_it(kwargs, argument):
-    args = dict(step_fn=lambda t, s, i: (tf.zeros([1, 3]), s), initial_state={"hidden": tf.zeros([1, 2])},
-                start_ids=tf.constant([1]), end_id=0, beam_width=2, max_length=3)
-    args.update(kwargs)
+    args = search_args(**{"beam_width": 2, **kwargs})
     with pytest.raises(ValueError, match=argument):
         beam_search(**args)
 

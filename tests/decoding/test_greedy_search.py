@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from keras_seqattn.decoding import greedy_search
-from tests.decoding.toy import END, ToyDecoder
+from tests.decoding.toy import END, ToyDecoder, search_args
 
 
 @pytest.mark.parametrize("jit_compile", [True, False])
@@ -51,8 +51,6 @@ def test_greedy_is_the_first_hypothesis_of_a_beam_of_one():
     ],
 )
 def test_bad_input_raises_value_error_naming_it(kwargs, argument):
-    args = dict(step_fn=lambda t, s, i: (tf.zeros([1, 3]), s), initial_state={"hidden": tf.zeros([1, 2])},
-                start_ids=tf.constant([1]), end_id=0, max_length=3)
-    args.update(kwargs)
+    args = search_args(**kwargs)
     with pytest.raises(ValueError, match=argument):
         greedy_search(**args)

@@ -64,3 +64,11 @@ class ToyDecoder:
         ranked = sorted(found.items(), key=lambda item: -item[1])
         padded = [list(prefix) + [END] * (max_length - len(prefix)) for prefix, _ in ranked]
         return np.array(padded), np.array([score for _, score in ranked])
+
+
+def search_args(**overrides):
+    """The arguments of a valid call of a search (3-token vocabulary, no attention in the state),
+    with `overrides`."""
+    args = dict(step_fn=lambda t, s, i: (tf.zeros([1, 3]), s), initial_state={"hidden": tf.zeros([1, 2])},
+                start_ids=tf.constant([1]), end_id=0, max_length=3)
+    return {**args, **overrides}

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_seqattn import BahdanauAttention, LuongAttention
-from keras_seqattn.decoding import beam_search, greedy_search
+from keras_seqattn.decoding import beam_search, greedy_search, sample_search
 from keras_seqattn.seq2seq import AttentionDecoder
 from tests import reference
 from tests.harness import run_layer_test
@@ -236,24 +236,26 @@ def test_the_teacher_forced_training_step_compiles_to_one_xla_loop_each_way():
 
 
 @pytest.mark.parametrize("style", ["bahdanau", "luong"])
-def test_plugs_into_greedy_and_beam_search(style):
+def test_plugs_into_greedy_sampling_and_beam_search(style):
     decoder = _decoder(attention_style=style, attention_layer_size=7)
     decoder(TARGET, ENCODED)
     state = decoder.initial_state(tf.constant(ENCODED), tf.constant(STATE), tf.constant(ENCODER_MASK))
     start = tf.constant([1, 1, 1])
     sequences, scores, alignments = greedy_search(decoder.step, state, start, end_id=2, max_length=6,
                                                   return_alignments=True)
-    # Teacher-forcing the greedy output reproduces its alignments and its scores.
-    inputs = np.concatenate([np.ones((3, 1), "int32"), sequences.numpy()[:, :-1]], 1)
-    logits, forced = decoder(inputs, ENCODED, encoder_state=STATE, encoder_mask=ENCODER_MASK,
-                             return_alignments=True)
-    log_probs = tf.nn.log_softmax(logits).numpy()
-    for row in range(3):
-        tokens = list(sequences.numpy()[row])
-        length = tokens.index(2) + 1 if 2 in tokens else len(tokens)
-        np.testing.assert_allclose(alignments[row, :length], forced[row, :length], atol=1e-5)
-        total = sum(log_probs[row, t, tokens[t]] for t in range(length))
-        np.testing.assert_allclose(scores[row], total, rtol=1e-5)
+    sampled = sample_search(decoder.step, state, start, end_id=2, max_length=6, seed=3, return_alignments=True)
+    # Teacher-forcing the greedy or sampled output reproduces its alignments and its scores.
+    for searched, searched_scores, searched_alignments in ((sequences, scores, alignments), sampled):
+        inputs = np.concatenate([np.ones((3, 1), "int32"), searched.numpy()[:, :-1]], 1)
+        logits, forced = decoder(inputs, ENCODED, encoder_state=STATE, encoder_mask=ENCODER_MASK,
+                                 return_alignments=True)
+        log_probs = tf.nn.log_softmax(logits).numpy()
+        for row in range(3):
+            tokens = list(searched.numpy()[row])
+            length = tokens.index(2) + 1 if 2 in tokens else len(tokens)
+            np.testing.assert_allclose(searched_alignments[row, :length], forced[row, :length], atol=1e-5)
+            total = sum(log_probs[row, t, tokens[t]] for t in range(length))
+            np.testing.assert_allclose(searched_scores[row], total, rtol=1e-5)
     beams, beam_scores, beam_alignments = beam_search(decoder.step, state, start, end_id=2, beam_width=3,
                                                       max_length=6, return_alignments=True)
     assert beams.shape == (3, 3, 6) and beam_alignments.shape == (3, 3, 6, 7)
