@@ -11,7 +11,8 @@ import keras_seqattn
 
 MODULES = ["layers.bahdanau_attention", "layers.luong_attention", "layers.multi_head_attention",
            "layers.positional_encoding", "layers.scaled_dot_product", "layers.transformer_encoder",
-           "layers.transformer_decoder", "decoding.beam_search", "decoding.sample_search", "export.vocabulary", "seq2seq.attention_decoder"]
+           "layers.transformer_decoder", "decoding.beam_search", "decoding.sample_search", "export.vocabulary",
+           "seq2seq.attention_decoder"]
 
 
 @pytest.mark.parametrize("name", MODULES)
