@@ -17,12 +17,13 @@ RNG = np.random.default_rng(0)
 B, T, S, H, K, D, DV = 2, 13, 21, 4, 2, 8, 6
 
 
-@pytest.fixture(params=["online", "whole_rows"])
-def tiny_tiles(monkeypatch, request):
-    """4 x 8 online tiles, or whole rows of 4 queries (which take no causality: the tests skip it)."""
-    key_block = None if request.param == "whole_rows" else 8
+# (tile kind, causal): whole rows of 4 queries, or 4 x 8 online tiles; whole rows take no causality.
+TILES = [("online", False), ("online", True), ("whole_rows", False)]
+
+
+def use_tiny_tiles(monkeypatch, tiles):
+    key_block = None if tiles == "whole_rows" else 8
     monkeypatch.setattr(attention, "_flash_blocks", lambda q_len, k_len, causal: (4, key_block))
-    return request.param
 
 
 def _inputs(dtype="float32"):
@@ -47,11 +48,10 @@ def _output_and_gradients(flash, query, key, value, mask, causal):
     return output, tape.gradient(loss, [query, key, value])
 
 
-@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("tiles, causal", TILES)
 @pytest.mark.parametrize("mask_kind", ["none", "padding", "per_query", "per_head"])
-def test_outputs_and_gradients_equal_the_dense_path(tiny_tiles, mask_kind, causal):
-    if causal and tiny_tiles == "whole_rows":
-        pytest.skip("the dispatch never gives causal attention whole-row tiles")
+def test_outputs_and_gradients_equal_the_dense_path(monkeypatch, tiles, causal, mask_kind):
+    use_tiny_tiles(monkeypatch, tiles)
     query, key, value = _inputs()
     mask = _masks()[mask_kind]
     flash_output, flash_grads = _output_and_gradients(True, query, key, value, mask, causal)
@@ -77,11 +77,12 @@ def test_single_head_inputs_and_default_tiles():
     np.testing.assert_allclose(flash, dense, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("tiles, causal", TILES[1:])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_half_precision_stays_finite_and_close(tiny_tiles, dtype):
+def test_half_precision_stays_finite_and_close(monkeypatch, tiles, causal, dtype):
+    use_tiny_tiles(monkeypatch, tiles)
     query, key, value = _inputs(dtype)
     mask = _masks()["per_query"]
-    causal = tiny_tiles == "online"  # whole rows take no causality
     output, grads = _output_and_gradients(True, query, key, value, mask, causal)
     assert output.dtype == dtype
     assert all(np.all(np.isfinite(np.asarray(tf.cast(x, "float32")))) for x in [output, *grads])
