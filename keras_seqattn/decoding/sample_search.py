@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from keras_seqattn.decoding import state as search
 from keras_seqattn.decoding.greedy_search import one_path_loop
+from keras_seqattn.ops import checks
 
 
 def sample_search(step_fn, initial_state, start_ids, end_id, max_length, temperature=1.0, top_k=None,
@@ -41,8 +42,7 @@ def sample_search(step_fn, initial_state, start_ids, end_id, max_length, tempera
     search.check_search_args(start_ids, end_id, max_length)
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not temperature > 0:
         raise ValueError(f"`temperature` must be a number > 0. Received: temperature={temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
-        raise ValueError(f"`top_k` must be an integer >= 1 or None. Received: top_k={top_k!r}")
+    checks.check_positive_int("top_k", top_k, allow_none=True)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
         raise ValueError(f"`seed` must be an integer >= 0 or None. Received: seed={seed!r}")
     if return_alignments:
@@ -53,5 +53,5 @@ def sample_search(step_fn, initial_state, start_ids, end_id, max_length, tempera
     else:
         seed = tf.constant([seed, 0], tf.int64)
     settings = (step_fn, end_id, max_length, bool(return_alignments),
-                (float(temperature), None if top_k is None else int(top_k)))
+                (float(temperature), top_k))
     return search.run_loop(one_path_loop, settings, jit_compile, start_ids, initial_state, seed)
