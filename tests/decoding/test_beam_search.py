@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_seqattn.decoding import beam_search
+from keras_seqattn.decoding import beam_search, sample_search
 from keras_seqattn.decoding import state as search
 from tests.decoding.toy import END, ToyDecoder, search_args
 
@@ -111,12 +111,13 @@ _SERVE = textwrap.dedent(
     sequences, scores = served.decode(tf.constant(expected["start"]))
     np.testing.assert_array_equal(sequences.numpy(), expected["sequences"])
     np.testing.assert_allclose(scores.numpy(), expected["scores"], rtol=1e-5)
-    print("served beam search matches")
+    print("served search matches")
     """
 )
 
 
-def test_runs_inside_a_saved_model_served_without_keras(tmp_path):
+@pytest.mark.parametrize("search_kind", ["beam", "sample"])
+def test_runs_inside_a_saved_model_served_without_keras(tmp_path, search_kind):
     embedding = keras.layers.Embedding(6, 8)
     cell = keras.layers.GRUCell(8)
     logits_layer = keras.layers.Dense(6)
@@ -131,6 +132,8 @@ def test_runs_inside_a_saved_model_served_without_keras(tmp_path):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
     def decode(start):
         state = {"hidden": tf.ones([tf.shape(start)[0], 8]) * 0.1}
+        if search_kind == "sample":  # a fixed seed: the served model draws the same tokens
+            return sample_search(step_fn, state, start, end_id=0, max_length=7, top_k=4, seed=3)
         return beam_search(step_fn, state, start, end_id=0, beam_width=3, max_length=7,
                            length_penalty=0.6)
 
@@ -143,7 +146,7 @@ def test_runs_inside_a_saved_model_served_without_keras(tmp_path):
                              str(tmp_path / "expected.npz")], capture_output=True, text=True,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "served beam search matches" in result.stdout
+    assert "served search matches" in result.stdout
 
 
 @pytest.mark.parametrize(
