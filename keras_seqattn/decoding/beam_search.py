@@ -55,9 +55,8 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
     """
     search.check_search_args(start_ids, end_id, max_length)
     checks.check_positive_int("beam_width", beam_width)
-    for name, value in (("length_penalty", length_penalty), ("coverage_penalty", coverage_penalty)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
+    checks.check_number("length_penalty", length_penalty, 0, strict=False)
+    checks.check_number("coverage_penalty", coverage_penalty, 0, strict=False)
     if coverage_penalty:
         search.attention_of(initial_state, "coverage_penalty")
     if return_alignments:

@@ -1,7 +1,5 @@
 """Random sampling: each next token drawn from the model's distribution, as one XLA-compiled loop."""
 
-import numbers
-
 import tensorflow as tf
 
 from keras_seqattn.decoding import state as search
@@ -40,11 +38,9 @@ def sample_search(step_fn, initial_state, start_ids, end_id, max_length, tempera
     [[1, 0, 0, 0], [1, 0, 0, 0]]
     """
     search.check_search_args(start_ids, end_id, max_length)
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not temperature > 0:
-        raise ValueError(f"`temperature` must be a number > 0. Received: temperature={temperature!r}")
+    checks.check_number("temperature", temperature, 0, strict=True)
     checks.check_positive_int("top_k", top_k, allow_none=True)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
-        raise ValueError(f"`seed` must be an integer >= 0 or None. Received: seed={seed!r}")
+    checks.check_non_negative_int("seed", seed, allow_none=True)
     if return_alignments:
         search.attention_of(initial_state, "return_alignments")
 

@@ -1,4 +1,5 @@
-"""What greedy and beam search share: argument checks, the step-function contract, nested state.
+"""What the searches (greedy, sampling, beam) share: argument checks, the step-function contract,
+nested state.
 
 `step_fn(token_ids, state, step)` gets the last tokens `(rows,)` int32, the nested state (every leaf
 with leading dimension `rows`) and the step index (scalar int32), and returns
@@ -19,8 +20,7 @@ ATTENTION = "attention"
 
 def check_search_args(start_ids, end_id, max_length):
     checks.check_rank("start_ids", start_ids, (1,))
-    if isinstance(end_id, bool) or not isinstance(end_id, int) or end_id < 0:
-        raise ValueError(f"`end_id` must be a non-negative integer. Received: end_id={end_id!r}")
+    checks.check_non_negative_int("end_id", end_id)
     checks.check_positive_int("max_length", max_length)
 
 

@@ -37,8 +37,7 @@ class PositionalEncoding(keras.layers.Layer):
         super().__init__(**kwargs)
         checks.check_choice("mode", mode, MODES)
         checks.check_positive_int("max_length", max_length, allow_none=mode == "sinusoidal")
-        if isinstance(max_wavelength, bool) or not isinstance(max_wavelength, (int, float)) or max_wavelength <= 0:
-            raise ValueError(f"`max_wavelength` must be a positive number. Received: max_wavelength={max_wavelength!r}")
+        checks.check_number("max_wavelength", max_wavelength, 0, strict=True)
         self.mode = mode
         self.max_length = max_length
         self.max_wavelength = max_wavelength

@@ -20,9 +20,7 @@ class ScoreAttention(keras.layers.Layer):
                  score_bias_init=0.0, sigmoid_noise=0.0, **kwargs):
         super().__init__(**kwargs)
         checks.check_rate("dropout", dropout)
-        if not isinstance(sigmoid_noise, (int, float)) or sigmoid_noise < 0:
-            raise ValueError("`sigmoid_noise` must be a non-negative float. "
-                             f"Received: sigmoid_noise={sigmoid_noise!r}")
+        checks.check_number("sigmoid_noise", sigmoid_noise, 0, strict=False)
         if not isinstance(score_bias_init, (int, float)):
             raise ValueError(f"`score_bias_init` must be a float. Received: score_bias_init={score_bias_init!r}")
         if monotonic and dropout > 0:

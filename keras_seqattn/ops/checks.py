@@ -57,6 +57,20 @@ def check_positive_int(name, value, allow_none=False):
         raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
 
 
+def check_non_negative_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
+
+
+def check_number(name, value, minimum, strict):
+    """`value` must be an int or float (not a bool, not NaN) > `minimum` (`strict`) or >= it."""
+    valid = not isinstance(value, bool) and isinstance(value, (int, float))
+    if not (valid and (value > minimum if strict else value >= minimum)):
+        raise ValueError(f"`{name}` must be a number {'>' if strict else '>='} {minimum}. Received: {name}={value!r}")
+
+
 def check_flash(value):
     if value is not None and not isinstance(value, bool):
         raise ValueError(f"`flash` must be None, True or False. Received: flash={value!r}")

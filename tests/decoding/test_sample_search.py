@@ -83,6 +83,7 @@ def test_top_k_of_one_is_greedy_search():
     [
         (dict(temperature=0.0), "temperature"),
         (dict(temperature="hot"), "temperature"),
+        (dict(temperature=float("nan")), "temperature"),
         (dict(top_k=0), "top_k"),
         (dict(top_k=1.5), "top_k"),
         (dict(top_k=4), "top_k"),  # the vocabulary has 3 tokens
