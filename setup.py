@@ -16,7 +16,7 @@ setup(
         "numpy",
     ],
     extras_require={
-        "test": ["pytest", "keras-hub", "num2words", "babel", "matplotlib"],  # the examples' smoke runs
+        "test": ["pytest", "hypothesis", "keras-hub", "num2words", "babel", "matplotlib"],
         "examples": ["matplotlib", "babel", "num2words"],
         "bench": ["keras-hub"],
     },

@@ -56,3 +56,28 @@ def sinusoids(length, depth, max_wavelength=10000.0, start=0):
             angle = (start + pos) / max_wavelength ** ((j - j % 2) / depth)
             table[pos, j] = np.sin(angle) if j % 2 == 0 else np.cos(angle)
     return table
+
+
+def multi_head_attention_gradients(query, key, value, d_output, mask=None, causal=False, scale=None):
+    """Gradients of `sum(output * d_output)` for `multi_head_attention`, derived by hand:
+    dV = Pᵀ dO, dS = P ∘ (dO Vᵀ - rowsum(dO ∘ O)), dQ = scale · dS K, dK = scale · dSᵀ Q; a key/value
+    head's gradient sums over the query heads that read it. Returns (d_query, d_key, d_value)."""
+    heads, kv_heads = query.shape[2], key.shape[2]
+    groups = heads // kv_heads
+    scale = query.shape[-1] ** -0.5 if scale is None else scale
+    output, weights = multi_head_attention(query, key, value, mask, causal, scale)
+    q = np.asarray(query, np.float64)
+    k = np.repeat(np.asarray(key, np.float64), groups, axis=2)
+    v = np.repeat(np.asarray(value, np.float64), groups, axis=2)
+    d_out = np.asarray(d_output, np.float64)
+    d_value = np.einsum("bhts,bthd->bshd", weights, d_out)
+    d_weights = np.einsum("bthd,bshd->bhts", d_out, v)
+    delta = np.einsum("bthd,bthd->bht", d_out, output)[..., None]
+    d_scores = weights * (d_weights - delta)
+    d_query = scale * np.einsum("bhts,bshd->bthd", d_scores, k)
+    d_key = scale * np.einsum("bhts,bthd->bshd", d_scores, q)
+
+    def per_kv_head(x):
+        return x.reshape(x.shape[:2] + (kv_heads, groups) + x.shape[3:]).sum(3)
+
+    return d_query, per_kv_head(d_key), per_kv_head(d_value)

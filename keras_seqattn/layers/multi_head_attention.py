@@ -2,10 +2,11 @@ import keras
 from keras import ops
 
 from keras_seqattn.ops import checks
-from keras_seqattn.ops.attention import scaled_dot_product_attention
 from keras_seqattn.ops import masks
+from keras_seqattn.ops.attention import scaled_dot_product_attention
+from keras_seqattn.ops.axes import SequenceView, normalize_attention_axes
 
-_SEQUENCE_AXES = (None, (1,), (-2,))
+_LETTERS = "abcdefgh"  # the batch and d axes of a projection's einsum equation
 
 
 def clone_initializer(initializer):
@@ -23,10 +24,11 @@ class MultiHeadAttention(keras.layers.Layer):
     The constructor and call arguments, the sublayers (`query`, `key`, [`gate`,] `value`,
     `attention_output`, all `EinsumDense`) and so the weights, their order and shapes are those of
     `keras.layers.MultiHeadAttention`: `ours.set_weights(theirs.get_weights())` gives the same
-    outputs and scores. Differences: a query with no key left to attend gets a zero output (Keras
-    averages all values); only `(batch, T, dim)` inputs are supported (`attention_axes` None or the
-    sequence axis); and `num_key_value_heads` gives grouped-query attention: key and value get that
-    many heads, and query head i reads key/value head i // (num_heads / num_key_value_heads).
+    outputs and scores, for `(batch, T, dim)` inputs and for inputs of higher rank
+    `(batch, d_1, ..., d_n, dim)` with any `attention_axes`. Differences: a query with no key left
+    to attend gets a zero output (Keras averages all values); `num_key_value_heads` gives
+    grouped-query attention (query head i reads key/value head i // (num_heads /
+    num_key_value_heads)); and the key/value cache.
 
     Args:
         num_heads: number of attention heads h.
@@ -34,8 +36,12 @@ class MultiHeadAttention(keras.layers.Layer):
         value_dim: size of each value head; defaults to `key_dim`.
         dropout: dropout rate on the attention weights while training, in [0, 1).
         use_bias: whether the projections have biases.
-        output_shape: the last dimension(s) of the output; defaults to the query's last dimension.
-        attention_axes: None, 1 or -2 (attention over the sequence axis).
+        output_shape: the last dimension(s) of the output (an int or a tuple of ints); defaults
+            to the query's last dimension.
+        attention_axes: the axes attended over, for inputs `(batch, d_1, ..., d_n, dim)`: None
+            (every d axis), an int or a tuple of ints (negative ones count from the end, -2 is
+            d_n). The attention axes are attended jointly (their positions flattened in the order
+            given); the other d axes act as batch axes.
         num_key_value_heads: key/value heads for grouped-query attention; default `num_heads`.
         sliding_window: None, or w: query i attends keys j with |i - j| < w (as Keras).
         use_gate: multiply the attention output by sigmoid(query W_gate) before W^O (as Keras).
@@ -47,17 +53,24 @@ class MultiHeadAttention(keras.layers.Layer):
             `keras_seqattn.ops.scaled_dot_product_attention`).
 
     Call arguments:
-        query: `(batch, T, dim_q)`.
-        value: `(batch, S, dim_v)`.
-        key: optional `(batch, S, dim_k)`; defaults to `value`.
-        query_mask, value_mask, key_mask: padding masks `(batch, T)` / `(batch, S)`, filled from
-            the inputs' Keras masks when not given.
-        attention_mask: `(batch, T, S)` (size-1 axes broadcast).
-        return_attention_scores: also return the weights `(batch, num_heads, T, S)`.
+        query: `(batch, T, dim_q)`, or `(batch, d_1, ..., d_n, dim_q)`.
+        value: `(batch, S, dim_v)`, or `(batch, e_1, ..., e_n, dim_v)` (the non-attention axes as
+            the query's).
+        key: optional, the shape of `value` but for the last axis; defaults to `value`.
+        query_mask, value_mask, key_mask: padding masks `(batch, T)` / `(batch, S)` (or the
+            inputs' shapes without their last axis), filled from the inputs' Keras masks when not
+            given.
+        attention_mask: `(batch, T, S)`, `(T, S)` or `(batch, num_heads, T, S)` (size-1 axes
+            broadcast); for higher-rank inputs, keras's layout `(batch, o..., [num_heads,]
+            t_a..., s_a...)` (o: the other axes, t_a / s_a: the query's / key's attention axes).
+        return_attention_scores: also return the weights `(batch, num_heads, T, S)` (for higher
+            ranks `(batch, o..., num_heads, t_a..., s_a...)`, as Keras).
         training: applies dropout when True.
-        use_causal_mask: query i attends keys j <= i only (j <= cache_update_index + i with a cache).
+        use_causal_mask: query i attends keys j <= i only (j <= cache_update_index + i with a cache;
+            over the flattened positions of several attention axes).
         cache: optional key/value cache `(batch, 2, max_length, num_key_value_heads, key_dim)`
-            (keys at index 0, values at 1), as keras-hub's `CachedMultiHeadAttention`.
+            (keys at index 0, values at 1), as keras-hub's `CachedMultiHeadAttention`;
+            `(batch, T, dim)` inputs only.
         cache_update_index: where the new keys/values go in `cache` (int or scalar tensor); None
             reads the cache as it is. The cache has a static shape and is updated in place, so
             step-by-step decoding under XLA never retraces.
@@ -66,6 +79,12 @@ class MultiHeadAttention(keras.layers.Layer):
     cache when one is given.
 
     All masks are boolean, True = may attend, and combine with AND.
+
+    A subclass may override `_compute_attention(query, key, value, attention_mask=None,
+    training=None, return_attention_scores=False)`, keras's hook: it gets the projected
+    `(batch', T, num_heads, key_dim)` queries and `(batch', S, num_key_value_heads, ·)` keys and
+    values (the attention axes flattened, the other axes in batch'), and the merged mask
+    (causality included), and returns `(output (batch', T, num_heads, value_dim), scores or None)`.
 
     Example:
     >>> x = keras.random.normal((2, 6, 16))
@@ -113,22 +132,20 @@ class MultiHeadAttention(keras.layers.Layer):
             raise ValueError(
                 "`num_heads` must be a multiple of `num_key_value_heads`. "
                 f"Received: num_heads={num_heads}, num_key_value_heads={num_key_value_heads}")
-        if isinstance(attention_axes, int):
+        self._output_shape = _output_shape(output_shape)
+        if isinstance(attention_axes, int) and not isinstance(attention_axes, bool):
             attention_axes = (attention_axes,)
-        if attention_axes is not None:
+        elif attention_axes is not None:
+            if not isinstance(attention_axes, (list, tuple)) or not all(
+                    isinstance(a, int) and not isinstance(a, bool) for a in attention_axes):
+                raise ValueError("`attention_axes` must be None, an int or a tuple of ints. "
+                                 f"Received: attention_axes={attention_axes!r}")
             attention_axes = tuple(attention_axes)
-        if attention_axes not in _SEQUENCE_AXES:
-            raise ValueError(
-                "`attention_axes` must be None, 1 or -2 (attention over the sequence axis of "
-                f"`(batch, T, dim)` inputs). Received: attention_axes={attention_axes}")
-        if isinstance(output_shape, int):
-            output_shape = (output_shape,)
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.value_dim = value_dim or key_dim
         self.dropout = dropout
         self.use_bias = use_bias
-        self._output_shape = tuple(output_shape) if output_shape else None
         self.attention_axes = attention_axes
         self.num_key_value_heads = num_key_value_heads or num_heads
         self.sliding_window = sliding_window
@@ -159,63 +176,120 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def build(self, query_shape, value_shape, key_shape=None):
         key_shape = value_shape if key_shape is None else key_shape
-        for name, shape in (("query", query_shape), ("value", value_shape), ("key", key_shape)):
-            checks.check_rank(name, shape, (3,))
-        heads, kv_heads = self.num_heads, self.num_key_value_heads
-        project = "abc,cde->abde"
-        self.query_dense = self._dense("query", project, (None, heads, self.key_dim), "de")
+        _check_shapes(query_shape, value_shape, key_shape)
+        rank = len(query_shape)
+        self._view = SequenceView(normalize_attention_axes(self.attention_axes, rank), rank)
+        free = _LETTERS[:rank - 1]
+        project = f"{free}x,xyz->{free}yz"
+        heads, kv_heads, middle = self.num_heads, self.num_key_value_heads, (None,) * (rank - 2)
+        self.query_dense = self._dense("query", project, (*middle, heads, self.key_dim), "yz")
         self.query_dense.build(query_shape)
-        self.key_dense = self._dense("key", project, (None, kv_heads, self.key_dim), "de")
+        self.key_dense = self._dense("key", project, (*middle, kv_heads, self.key_dim), "yz")
         self.key_dense.build(key_shape)
         if self.use_gate:
-            self.gate_dense = self._dense("gate", project, (None, heads, self.value_dim), "de", "sigmoid")
+            self.gate_dense = self._dense("gate", project, (*middle, heads, self.value_dim), "yz", "sigmoid")
             self.gate_dense.build(query_shape)
-        self.value_dense = self._dense("value", project, (None, kv_heads, self.value_dim), "de")
+        self.value_dense = self._dense("value", project, (*middle, kv_heads, self.value_dim), "yz")
         self.value_dense.build(value_shape)
         out_shape = self._output_shape or (query_shape[-1],)
-        out_letters = "efghij"[: len(out_shape)]
+        out_letters = "stuvw"[: len(out_shape)]
         self.output_dense = self._dense(
-            "attention_output", f"abcd,cd{out_letters}->ab{out_letters}", (None,) + out_shape, out_letters)
-        self.output_dense.build((query_shape[0], query_shape[1], heads, self.value_dim))
+            "attention_output", f"{free}yz,yz{out_letters}->{free}{out_letters}", (*middle, *out_shape),
+            out_letters)
+        self.output_dense.build((*query_shape[:-1], heads, self.value_dim))
 
     def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
              attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=False,
              cache=None, cache_update_index=None):
         key = value if key is None else key
-        for name, tensor in (("query", query), ("value", value), ("key", key)):
-            checks.check_rank(name, tensor, (3,))
+        _check_shapes(query.shape, value.shape, key.shape)
+        view = self._view
+        if cache is not None and not view.identity:
+            raise ValueError("A `cache` needs `(batch, T, dim)` inputs attending over axis 1. Received: "
+                             f"query.shape={tuple(query.shape)}, attention_axes={self.attention_axes}")
         # The masks arrived as arguments (Keras fills them from the inputs).
         query, value, key = (masks.without_implicit_mask(x) for x in (query, value, key))
         checks.check_dims_match("query", query.shape[0], "value", value.shape[0], "batch size")
-        checks.check_dims_match("key", key.shape[0], "value", value.shape[0], "batch size")
-        checks.check_dims_match("key", key.shape[1], "value", value.shape[1], "sequence length")
         projected_query = self.query_dense(query)
         projected_key, projected_value, cache = self._keys_and_values(key, value, cache, cache_update_index)
-        batch, q_len, k_len = query.shape[0], query.shape[1], projected_key.shape[1]
-        checks.check_mask_shape("query_mask", query_mask, (batch, q_len))
-        checks.check_mask_shape("value_mask", value_mask, (batch, k_len))
-        checks.check_mask_shape("key_mask", key_mask, (batch, k_len))
-        checks.check_mask_shape("attention_mask", attention_mask, (batch, q_len, k_len))
+        key_shape = tuple(projected_key.shape[:-2])
+        checks.check_mask_shape("query_mask", query_mask, tuple(query.shape[:-1]))
+        checks.check_mask_shape("value_mask", value_mask, key_shape)
+        checks.check_mask_shape("key_mask", key_mask, key_shape)
+        query_seq, key_seq, value_seq = (view.flatten(x) for x in (projected_query, projected_key, projected_value))
+        q_len, k_len = ops.shape(query_seq)[1], ops.shape(key_seq)[1]
         offset = 0 if cache_update_index is None else cache_update_index
         causal = window = None
-        if use_causal_mask and cache is not None:  # the query starts at `offset` in the cache
-            causal = masks.causal_mask(ops.shape(query)[1], ops.shape(projected_key)[1], offset)
+        own_kernel = type(self)._compute_attention is MultiHeadAttention._compute_attention
+        kernel_causal = use_causal_mask and cache is None and own_kernel  # the kernels skip masked tiles
+        if use_causal_mask and not kernel_causal:
+            causal = masks.causal_mask(q_len, k_len, offset)
         if self.sliding_window is not None:  # |i - j| < w  <=>  |j - i| <= w - 1
-            centers = ops.arange(ops.shape(query)[1], dtype="float32") + ops.cast(offset, "float32")
-            window = masks.local_window_mask(centers[None, :], ops.shape(projected_key)[1], self.sliding_window - 1)
-        mask = masks.attention_mask(query_mask, value_mask, key_mask, attention_mask,
-                                    masks.combine_masks(causal, window))
-        result = scaled_dot_product_attention(
-            projected_query, projected_key, projected_value, mask=mask,
-            is_causal=use_causal_mask and cache is None, dropout_rate=self.dropout,
-            training=training, seed=self.seed_generator, return_attention_scores=return_attention_scores,
-            flash=self.flash)
-        output, scores = result if return_attention_scores else (result, None)
+            centers = ops.arange(q_len, dtype="float32") + ops.cast(offset, "float32")
+            window = masks.local_window_mask(centers, k_len, self.sliding_window - 1)  # (T, S)
+        padding = masks.attention_mask(*(None if m is None else view.flatten(m) for m in (query_mask, value_mask, key_mask)),
+                                       causal=masks.combine_masks(causal, window))
+        mask = masks.combine_masks(self._attention_mask_4d(attention_mask, query, projected_key),
+                                   None if padding is None else masks.lift_mask(padding, 4))
+        output, scores = self._compute_attention(
+            query_seq, key_seq, value_seq, mask, training, return_attention_scores,
+            **({"use_causal_mask": True} if kernel_causal else {}))
+        output = view.unflatten(output, projected_query)
         if self.use_gate:
             output = output * self.gate_dense(query)
         output = self.output_dense(output)
+        if return_attention_scores:
+            scores = view.scores(scores, query, projected_key)
         outputs = (output,) + ((scores,) if return_attention_scores else ()) + ((cache,) if cache is not None else ())
         return outputs if len(outputs) > 1 else output
+
+    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
+                           return_attention_scores=False, use_causal_mask=False):
+        """Attention over projected `query (batch, T, num_heads, key_dim)`, `key` and `value`
+        `(batch, S, num_key_value_heads, ·)` with a boolean `attention_mask` of rank 2 to 4
+        broadcastable to `(batch, num_heads, T, S)` (missing axes are inserted before T, as Keras
+        does), causal with `use_causal_mask`. Returns `(output (batch, T, num_heads, value_dim),
+        scores (batch, num_heads, T, S) or None)`. Keras's override point, kept with its signature."""
+        mask = None if attention_mask is None else _insert_heads_axis(attention_mask)
+        result = scaled_dot_product_attention(
+            query, key, value, mask=mask, is_causal=use_causal_mask, dropout_rate=self.dropout,
+            training=training, seed=self.seed_generator, return_attention_scores=return_attention_scores,
+            flash=self.flash)
+        return result if return_attention_scores else (result, None)
+
+    def _attention_mask_4d(self, attention_mask, query, projected_key):
+        """The `attention_mask` argument as `(batch·O|1, num_heads|1, T|1, S|1)`, checked."""
+        if attention_mask is None:
+            return None
+        if not self._view.identity:
+            return self._view.attention_mask(ops.cast(attention_mask, "bool"), query, projected_key)
+        batch, q_len, k_len = query.shape[0], query.shape[1], projected_key.shape[1]
+        checks.check_rank("attention_mask", attention_mask, (2, 3, 4))
+        expected = {2: (q_len, k_len), 3: (batch, q_len, k_len), 4: (batch, self.num_heads, q_len, k_len)}
+        checks.check_mask_shape("attention_mask", attention_mask, expected[len(attention_mask.shape)])
+        return _insert_heads_axis(attention_mask)
+
+    def compute_output_shape(self, query_shape, value_shape, key_shape=None):
+        key_shape = value_shape if key_shape is None else key_shape
+        _check_shapes(query_shape, value_shape, key_shape)
+        query_shape = tuple(query_shape)
+        return query_shape[:-1] + self._output_shape if self._output_shape else query_shape
+
+    def compute_output_spec(self, query, value, key=None, return_attention_scores=False, cache=None,
+                            **kwargs):
+        key = value if key is None else key
+        outputs = [keras.KerasTensor(self.compute_output_shape(query.shape, value.shape, key.shape),
+                                     dtype=self.compute_dtype)]
+        if return_attention_scores:
+            rank = len(query.shape)
+            axes = normalize_attention_axes(self.attention_axes, rank)
+            others = [query.shape[a] for a in range(1, rank - 1) if a not in axes]
+            key_sizes = [cache.shape[2]] if cache is not None else [key.shape[a] for a in axes]
+            shape = (query.shape[0], *others, self.num_heads, *[query.shape[a] for a in axes], *key_sizes)
+            outputs.append(keras.KerasTensor(shape, dtype=self.compute_dtype))
+        if cache is not None:
+            outputs.append(keras.KerasTensor(cache.shape, dtype=cache.dtype))
+        return tuple(outputs) if len(outputs) > 1 else outputs[0]
 
     def compute_cache(self, value, key=None):
         """The filled cache `(batch, 2, S, num_key_value_heads, key_dim)` of `value` (and `key`,
@@ -278,3 +352,37 @@ class MultiHeadAttention(keras.layers.Layer):
             flash=self.flash,
         )
         return config
+
+
+def _output_shape(output_shape):
+    """`output_shape` as a tuple of positive ints, or None."""
+    if output_shape is None:
+        return None
+    shape = (output_shape,) if isinstance(output_shape, int) else output_shape
+    valid = isinstance(shape, (tuple, list)) and len(shape) > 0 and all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    if not valid:
+        raise ValueError("Invalid `output_shape`: it must be a positive int or a tuple of positive ints. "
+                         f"Received: output_shape={output_shape!r}")
+    return tuple(shape)
+
+
+def _insert_heads_axis(mask):
+    """A boolean `(T, S)`, `(batch, T, S)` or `(batch, heads, T, S)` mask as a rank-4 one: missing
+    axes are inserted in front of T, as Keras does."""
+    mask = ops.cast(mask, "bool")
+    while len(mask.shape) < 4:
+        mask = ops.expand_dims(mask, -3)
+    return mask
+
+
+def _check_shapes(query_shape, value_shape, key_shape):
+    """Inputs `(batch, d_1, ..., d_n, dim)` of one rank >= 3; `value` and `key` equal but for dim."""
+    query_shape, value_shape, key_shape = (tuple(s) for s in (query_shape, value_shape, key_shape))
+    if value_shape[1:-1] != key_shape[1:-1]:
+        raise ValueError("All dimensions of `value` and `key`, except the last one, must be equal. "
+                         f"Received: value.shape={value_shape}, key.shape={key_shape}")
+    checks.check_shape_rank("query", query_shape, range(3, len(_LETTERS) + 2))
+    if not len(query_shape) == len(value_shape):
+        raise ValueError("`query`, `value` and `key` must have the same rank. Received: "
+                         f"query.shape={query_shape}, value.shape={value_shape}, key.shape={key_shape}")

@@ -51,7 +51,7 @@ class PositionalEncoding(keras.layers.Layer):
                 initializer=self.initializer)
 
     def _check_length(self, inputs_shape, start_index):
-        checks.check_rank("inputs", inputs_shape, (3,))
+        checks.check_shape_rank("inputs", inputs_shape, (3,))
         length = inputs_shape[1]
         if self.max_length is not None and length is not None and isinstance(start_index, int):
             if start_index + length > self.max_length:

@@ -51,7 +51,7 @@ class TransformerDecoder(parts.TransformerBlock):
     """
 
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
-        checks.check_rank("decoder_sequence", decoder_sequence_shape, (3,))
+        checks.check_shape_rank("decoder_sequence", decoder_sequence_shape, (3,))
         hidden_dim = decoder_sequence_shape[-1]
         head = parts.head_size(hidden_dim, self.num_heads)
         self.self_attention = self.attention_layer("self_attention", head)
@@ -60,7 +60,7 @@ class TransformerDecoder(parts.TransformerBlock):
             self, "self_attention", decoder_sequence_shape)
         self.cross_attention = None
         if encoder_sequence_shape is not None:
-            checks.check_rank("encoder_sequence", encoder_sequence_shape, (3,))
+            checks.check_shape_rank("encoder_sequence", encoder_sequence_shape, (3,))
             self.cross_attention = self.attention_layer("cross_attention", head)
             self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
             self.cross_attention_layer_norm, self.cross_attention_dropout = parts.norm_and_dropout(
@@ -131,6 +131,25 @@ class TransformerDecoder(parts.TransformerBlock):
                               self.feedforward_layer_norm, self.feedforward_dropout, training)
         outputs = (x, *caches, *scores)
         return outputs if len(outputs) > 1 else x
+
+    def compute_output_shape(self, decoder_sequence_shape, encoder_sequence_shape=None):
+        return tuple(decoder_sequence_shape)
+
+    def compute_output_spec(self, decoder_sequence, encoder_sequence=None, self_attention_cache=None,
+                            cross_attention_cache=None, return_attention_scores=False, **kwargs):
+        batch, length = decoder_sequence.shape[0], decoder_sequence.shape[1]
+        output = keras.KerasTensor(decoder_sequence.shape, dtype=self.compute_dtype)
+        caches = [keras.KerasTensor(c.shape, dtype=c.dtype) for c in (self_attention_cache, cross_attention_cache)
+                  if c is not None]
+        scores = []
+        if return_attention_scores:
+            keys = [self_attention_cache.shape[2] if self_attention_cache is not None else length]
+            if encoder_sequence is not None:
+                keys.append(cross_attention_cache.shape[2] if cross_attention_cache is not None
+                            else encoder_sequence.shape[1])
+            scores = [keras.KerasTensor((batch, self.num_heads, length, k), dtype=self.compute_dtype) for k in keys]
+        outputs = (output, *caches, *scores)
+        return outputs if len(outputs) > 1 else output
 
 
 def _collect(extra, with_scores, cached, caches, scores):

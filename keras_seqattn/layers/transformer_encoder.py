@@ -45,7 +45,7 @@ class TransformerEncoder(parts.TransformerBlock):
     """
 
     def build(self, inputs_shape):
-        checks.check_rank("inputs", inputs_shape, (3,))
+        checks.check_shape_rank("inputs", inputs_shape, (3,))
         hidden_dim = inputs_shape[-1]
         self.self_attention_layer = self.attention_layer(
             "self_attention_layer", parts.head_size(hidden_dim, self.num_heads))
@@ -71,3 +71,13 @@ class TransformerEncoder(parts.TransformerBlock):
         x, _ = parts.residual(self, x, lambda y: parts.feedforward(self, y),
                               self.feedforward_layer_norm, self.feedforward_dropout, training)
         return (x, scores[0]) if return_attention_scores else x
+
+    def compute_output_shape(self, inputs_shape):
+        return tuple(inputs_shape)
+
+    def compute_output_spec(self, inputs, return_attention_scores=False, **kwargs):
+        output = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+        if not return_attention_scores:
+            return output
+        batch, length = inputs.shape[0], inputs.shape[1]
+        return output, keras.KerasTensor((batch, self.num_heads, length, length), dtype=self.compute_dtype)

@@ -88,10 +88,24 @@ def _dense_kernel(query, key, value, mask, multiplier, scale, *, is_causal, retu
     return output, ops.cast(weights, value.dtype)
 
 
-def _flash(query, key, value, mask, scale, *, is_causal, mask_per_query, blocks):
+def _flash(query, key, value, mask, scale, *, is_causal, mask_per_query, mask_per_key, blocks):
     if scale is None:
         scale = 1.0 / ops.sqrt(ops.cast(ops.shape(query)[-1], "float32"))
-    return flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, *blocks)
+    return flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, mask_per_key, *blocks)
+
+
+def _tile_mask(mask, query, key):
+    """The `(B|1, H|1, T|1, S|1)` mask for the blocked path, and whether its query and key axes are
+    T and S (the tiles slice them) or 1 (broadcast). An axis whose size is not known when traced
+    is broadcast to T or S, since the tiles need to know which it is."""
+    if mask is None:
+        return None, False, False
+    for axis, length in ((2, ops.shape(query)[1]), (3, ops.shape(key)[1])):
+        if mask.shape[axis] is None:
+            shape = list(ops.shape(mask))
+            shape[axis] = length
+            mask = ops.broadcast_to(mask, shape)
+    return mask, mask.shape[2] != 1, mask.shape[3] != 1
 
 
 # On a CPU-only host (see xla.py), XLA ran the causal tiles faster (forward at L = 4096: 0.85x the
@@ -190,9 +204,9 @@ def scaled_dot_product_attention(
         scale = ops.convert_to_tensor(scale, "float32")
     if _use_flash(flash, q_len, key.shape[1], multiplier is not None, return_attention_scores):
         kernel = _causal_flash_kernel if is_causal else _flash_kernel
-        output = kernel(query, key, value, mask, scale, is_causal=bool(is_causal),
-                        mask_per_query=mask is not None and mask.shape[2] != 1,
-                        blocks=_flash_blocks(q_len, key.shape[1], bool(is_causal)))
+        mask, per_query, per_key = _tile_mask(mask, query, key)
+        output = kernel(query, key, value, mask, scale, is_causal=bool(is_causal), mask_per_query=per_query,
+                        mask_per_key=per_key, blocks=_flash_blocks(q_len, key.shape[1], bool(is_causal)))
         return ops.squeeze(output, 2) if one_head else output
     result = _dense_kernel(
         query, key, value, mask, multiplier, scale,

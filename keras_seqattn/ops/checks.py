@@ -1,12 +1,22 @@
 """Argument checks shared by the ops and the layers: every failure is a ValueError that names the
 argument and what was received, raised before any TensorFlow op can fail less clearly."""
 
+import numpy as np
 
-def check_rank(name, tensor, ranks):
-    """`tensor` (or a shape) must have one of `ranks`."""
-    shape = tuple(getattr(tensor, "shape", tensor))
+
+def check_rank(name, value, ranks):
+    """`value` (a tensor, an array, or nested lists or tuples of numbers) must have one of `ranks`."""
+    shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+    check_shape_rank(name, shape, ranks)
+
+
+def check_shape_rank(name, shape, ranks):
+    """`shape` (a tuple, list or TensorShape, as `build` receives) must have one of `ranks`."""
+    shape = tuple(shape)
     if len(shape) not in ranks:
-        expected = " or ".join(str(r) for r in ranks)
+        ranks = list(ranks)
+        expected = f"{ranks[0]} to {ranks[-1]}" if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1)) \
+            else " or ".join(str(r) for r in ranks)
         raise ValueError(f"`{name}` must have rank {expected}. Received: {name}.shape={shape}")
 
 
@@ -54,7 +64,7 @@ def check_positive_int(name, value, allow_none=False):
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        raise ValueError(f"The argument `{name}` must be a positive integer. Received: {name}={value!r}")
 
 
 def check_non_negative_int(name, value, allow_none=False):

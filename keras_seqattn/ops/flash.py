@@ -33,10 +33,12 @@ from keras_seqattn.ops.masks import LOWEST_SCORE
 _PARALLEL = 2
 
 
-def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, query_block, key_block):
-    """query (B, T, H, d), key (B, S, K, d), value (B, S, K, dv), mask (B|1, H|1, T|1, S) bool or
-    None (`mask_per_query`: its third axis is T, not 1), scale a float32 scalar -> (B, T, H, dv).
-    Causal masks key j > query i. `key_block=None` tiles whole rows (not with causality)."""
+def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, mask_per_key, query_block,
+                    key_block):
+    """query (B, T, H, d), key (B, S, K, d), value (B, S, K, dv), mask (B|1, H|1, T|1, S|1) bool or
+    None (`mask_per_query` / `mask_per_key`: its third / fourth axis is T / S, not 1), scale a
+    float32 scalar -> (B, T, H, dv). Causal masks key j > query i. `key_block=None` tiles whole
+    rows (not with causality)."""
     if key_block is None and is_causal:
         raise ValueError("Whole-row tiles (`key_block=None`) take no causal mask: give a `key_block`. "
                          f"Received: key_block=None, is_causal={is_causal}")
@@ -51,7 +53,7 @@ def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, q
         attend = _differentiable(functools.partial(_rows_forward, rows), functools.partial(_rows_backward, rows))
     else:
         tiles = _Tiles(tf.shape(query)[2], tf.shape(key)[2], query_block, key_block, is_causal, mask,
-                       mask_per_query)
+                       mask_per_query, mask_per_key)
         attend = _differentiable(functools.partial(_forward, tiles), functools.partial(_backward, tiles))
 
     output = attend(query, key, value)
@@ -61,15 +63,18 @@ def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, q
 class _Tiles:
     """The block geometry shared by the forward and backward loops, and the mask of one tile."""
 
-    def __init__(self, q_len, k_len, query_block, key_block, is_causal, mask, mask_per_query):
+    def __init__(self, q_len, k_len, query_block, key_block, is_causal, mask, mask_per_query, mask_per_key):
         self.q_len, self.k_len = q_len, k_len
         self.qb, self.kb, self.is_causal = query_block, key_block, is_causal
         self.nq = (q_len + query_block - 1) // query_block
         self.nk = (k_len + key_block - 1) // key_block
-        self.mask, self.mask_per_query = mask, mask_per_query
-        if mask is not None:  # (B|1, H|1, nq|1, qb|1, nk, kb), padding masked
-            mask = tf.pad(mask, [[0, 0], [0, 0], [0, 0], [0, self.nk * self.kb - k_len]])
-            mask = tf.reshape(mask, tf.concat([tf.shape(mask)[:3], [self.nk, self.kb]], 0))
+        self.mask, self.mask_per_query, self.mask_per_key = mask, mask_per_query, mask_per_key
+        if mask is not None:  # (B|1, H|1, nq|1, qb|1, nk|1, kb|1), padding masked
+            if mask_per_key:
+                mask = tf.pad(mask, [[0, 0], [0, 0], [0, 0], [0, self.nk * self.kb - k_len]])
+                mask = tf.reshape(mask, tf.concat([tf.shape(mask)[:3], [self.nk, self.kb]], 0))
+            else:  # one value for every key of a row
+                mask = mask[..., None]
             self.mask = self.query_blocks(mask) if mask_per_query else mask[:, :, None]
 
     def query_blocks(self, x):  # (B, H, T, ...) -> (B, H, nq, qb, ...), zero-padded
@@ -98,7 +103,7 @@ class _Tiles:
         allowed = allowed[None, None]
         if self.mask is not None:
             mask = tf.gather(self.mask, i, axis=2) if self.mask_per_query else self.mask[:, :, 0]
-            allowed &= tf.gather(mask, j, axis=3)
+            allowed &= tf.gather(mask, j, axis=3) if self.mask_per_key else mask[:, :, :, 0]
         return allowed
 
     def masked(self, i, j, tile, fill):
@@ -179,8 +184,11 @@ def _forward(tiles, query, key, value):
             shift = tf.where(tf.math.is_inf(m_new), 0.0, m_new)  # rows with nothing yet
             p = tf.exp(scores - shift[..., None])
             rescale = tf.exp(m - shift)
-            out = out * rescale[..., None] + tf.einsum("bhqk,bhkd->bhqd", p, tf.gather(values, j, axis=2))
-            return j + 1, m_new, total * rescale + tf.reduce_sum(p, axis=-1), out
+            new_out = out * rescale[..., None] + tf.einsum("bhqk,bhkd->bhqd", p, tf.gather(values, j, axis=2))
+            new_total = total * rescale + tf.reduce_sum(p, axis=-1)
+            # The loop keeps the shapes it started with (a block of one row is known statically).
+            return j + 1, tf.ensure_shape(m_new, m.shape), tf.ensure_shape(new_total, total.shape), \
+                tf.ensure_shape(new_out, out.shape)
 
         _, m, total, out = tf.while_loop(lambda j, *_: j < tiles.key_blocks_of(i), key_block, start,
                                          parallel_iterations=_PARALLEL)

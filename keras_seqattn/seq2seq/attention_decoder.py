@@ -108,8 +108,8 @@ class AttentionDecoder(keras.layers.Layer):
     # -- building --------------------------------------------------------------------------------
 
     def build(self, target_ids_shape, encoder_outputs_shape):
-        checks.check_rank("target_ids", target_ids_shape, (2,))
-        checks.check_rank("encoder_outputs", encoder_outputs_shape, (3,))
+        checks.check_shape_rank("target_ids", target_ids_shape, (2,))
+        checks.check_shape_rank("encoder_outputs", encoder_outputs_shape, (3,))
         hidden, memory = self.cell.output_size, encoder_outputs_shape[-1]
         self.embedding = keras.layers.Embedding(
             self.vocabulary_size, self.embedding_dim, dtype=self.dtype_policy, name="embedding")

@@ -104,10 +104,20 @@ def test_fully_masked_query_is_zero_and_finite_in_mixed_precision():
         (dict(num_heads=3, key_dim=4, num_key_value_heads=2), None, "num_key_value_heads"),
         (dict(num_heads=2, key_dim=0), None, "key_dim"),
         (dict(num_heads=2, key_dim=4, dropout=1.0), None, "dropout"),
-        (dict(num_heads=2, key_dim=4, attention_axes=(1, 2)), None, "attention_axes"),
+        (dict(num_heads=2, key_dim=4, attention_axes="1"), None, "attention_axes"),
+        (dict(num_heads=2, key_dim=4, attention_axes=(1, 2)), dict(query=QUERY, value=VALUE), "attention_axes"),
+        (dict(num_heads=2, key_dim=4, attention_axes=(1, 1)), dict(query=QUERY[:, :, None], value=VALUE[:, :, None]),
+         "attention_axes"),
+        (dict(num_heads=2, key_dim=4, output_shape=8.0), None, "output_shape"),
+        (dict(num_heads=2, key_dim=4, output_shape=(8, 0)), None, "output_shape"),
         (dict(num_heads=2, key_dim=4), dict(query=QUERY[0], value=VALUE), "query"),
         (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE[:2]), "batch size"),
-        (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE, key=KEY[:, :6]), "sequence length"),
+        (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE, key=KEY[:, :6]), "`value` and `key`"),
+        (dict(num_heads=2, key_dim=4), dict(query=QUERY[:, :, None], value=VALUE), "same rank"),
+        (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE, attention_mask=np.ones((4, 1, 2, 5, 7), bool)),
+         "attention_mask"),
+        (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE, attention_mask=np.ones((4, 3, 5, 7), bool)),
+         "attention_mask"),
         (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE, attention_mask=np.ones((4, 7, 5), bool)), "attention_mask"),
         (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE, value_mask=np.ones((4, 5), bool)), "value_mask"),
     ],
@@ -116,3 +126,53 @@ def test_bad_input(init, call, argument):
     with pytest.raises(ValueError, match=argument):
         layer = MultiHeadAttention(**init)
         layer(**call)
+
+
+def test_output_shape_and_spec():
+    layer = MultiHeadAttention(num_heads=2, key_dim=4, output_shape=(3, 2))
+    assert layer.compute_output_shape((7, 4, 8), (7, 2, 8)) == (7, 4, 3, 2)
+    assert MultiHeadAttention(2, 4).compute_output_shape((7, 4, 8), (7, 2, 8)) == (7, 4, 8)
+    query, value = keras.KerasTensor((7, 4, 8)), keras.KerasTensor((7, 2, 6))
+    out, scores = layer.compute_output_spec(query, value, return_attention_scores=True)
+    assert out.shape == (7, 4, 3, 2) and scores.shape == (7, 2, 4, 2)
+    eager_out, eager_scores = layer(np.ones((7, 4, 8), "float32"), np.ones((7, 2, 6), "float32"),
+                                    return_attention_scores=True)
+    assert eager_out.shape == out.shape and eager_scores.shape == scores.shape
+
+
+def test_rank_five_inputs_attend_over_one_axis_as_numpy():
+    # (batch, d1, d2, d3, dim) attending over d2: d1 and d3 act as batch axes (keras fails on this case).
+    query = RNG.normal(size=(2, 3, 4, 2, 6)).astype("float32")
+    value = RNG.normal(size=(2, 3, 5, 2, 6)).astype("float32")
+    layer = MultiHeadAttention(num_heads=2, key_dim=3, attention_axes=2)
+    out, scores = layer(query, value, return_attention_scores=True)
+    assert out.shape == query.shape and scores.shape == (2, 3, 2, 2, 4, 5)
+    project = lambda dense, x: np.einsum("...x,xhd->...hd", x, dense.kernel.numpy()) + dense.bias.numpy()
+    q, k, v = project(layer.query_dense, query), project(layer.key_dense, value), project(layer.value_dense, value)
+    # (batch, d1, d2, d3, heads, d) -> (batch·d1·d3, d2, heads, d)
+    to_seq = lambda x: np.transpose(x, (0, 1, 3, 2, 4, 5)).reshape(-1, x.shape[2], *x.shape[4:])
+    ref, ref_weights = reference.multi_head_attention(to_seq(q), to_seq(k), to_seq(v))
+    ref = np.transpose(ref.reshape(2, 3, 2, 4, 2, 3), (0, 1, 3, 2, 4, 5))
+    ref_out = np.einsum("...hd,hdo->...o", ref, layer.output_dense.kernel.numpy()) + layer.output_dense.bias.numpy()
+    np.testing.assert_allclose(out, ref_out, atol=1e-5)
+    np.testing.assert_allclose(scores, ref_weights.reshape(2, 3, 2, 2, 4, 5), atol=1e-6)
+
+
+def test_a_subclass_overriding_compute_attention_is_used():
+    calls = []
+
+    class Doubled(MultiHeadAttention):
+        def _compute_attention(self, query, key, value, attention_mask=None, training=None,
+                               return_attention_scores=False):
+            calls.append(None if attention_mask is None else tuple(attention_mask.shape))
+            output, scores = super()._compute_attention(query, key, value, attention_mask, training,
+                                                        return_attention_scores)
+            return 2.0 * output, scores
+
+    plain, doubled = MultiHeadAttention(2, 4, use_bias=False), Doubled(2, 4, use_bias=False)
+    plain(QUERY, VALUE)
+    doubled(QUERY, VALUE)
+    doubled.set_weights(plain.get_weights())
+    np.testing.assert_allclose(doubled(QUERY, VALUE, use_causal_mask=True),
+                               2.0 * plain(QUERY, VALUE, use_causal_mask=True), atol=1e-5)
+    assert calls[-1] == (1, 1, 5, 7)  # the causal mask is merged in for a subclass's hook

@@ -150,3 +150,28 @@ def test_decoder_cannot_drop_its_encoder_sequence():
     decoder(X, ENCODED)
     with pytest.raises(ValueError, match="encoder_sequence"):
         decoder(X)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
+def test_output_shapes_and_specs_match_the_call(policy):
+    keras.config.set_dtype_policy(policy)
+    x, source = keras.random.normal((2, 6, 8)), keras.random.normal((2, 5, 8))
+    encoder, decoder = TransformerEncoder(16, 2), TransformerDecoder(16, 2)
+    assert encoder.compute_output_shape((2, 6, 8)) == (2, 6, 8)
+    assert decoder.compute_output_shape((2, 6, 8), (2, 5, 8)) == (2, 6, 8)
+    symbolic = keras.KerasTensor((2, 6, 8)), keras.KerasTensor((2, 5, 8))  # float32 inputs
+    cache = keras.KerasTensor((2, 2, 9, 2, 4))
+    for layer, spec_args, spec_kwargs, call_args, call_kwargs in [
+        (encoder, symbolic[:1], {}, (x,), {}),
+        (decoder, symbolic, {}, (x, source), {}),
+        (decoder, symbolic, dict(self_attention_cache=cache, cross_attention_cache=keras.KerasTensor((2, 2, 5, 2, 4))),
+         (x, source), dict(self_attention_cache=keras.ops.zeros((2, 2, 9, 2, 4)), self_attention_cache_update_index=0,
+                           cross_attention_cache=keras.ops.zeros((2, 2, 5, 2, 4)),
+                           cross_attention_cache_update_index=0)),
+    ]:
+        for scores in (False, True):
+            specs = layer.compute_output_spec(*spec_args, return_attention_scores=scores, **spec_kwargs)
+            outputs = layer(*call_args, return_attention_scores=scores, **call_kwargs)
+            specs, outputs = (v if isinstance(v, tuple) else (v,) for v in (specs, outputs))
+            assert [tuple(s.shape) for s in specs] == [tuple(o.shape) for o in outputs]
+            assert specs[0].dtype == outputs[0].dtype == layer.compute_dtype

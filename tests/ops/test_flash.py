@@ -193,4 +193,4 @@ def test_whole_row_tiles_refuse_causality_instead_of_ignoring_it():
     from keras_seqattn.ops.flash import flash_attention
 
     with pytest.raises(ValueError, match="key_block"):
-        flash_attention(*_inputs(), None, 1.0, True, False, 4, None)
+        flash_attention(*_inputs(), None, 1.0, True, False, False, 4, None)
