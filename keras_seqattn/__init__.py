@@ -1,6 +1,13 @@
-"""keras_seqattn: drop-in Keras 3 layers for sequence attention on TensorFlow."""
+"""keras_seqattn: drop-in Keras 3 layers for sequence attention on TensorFlow.
 
+Importing the package imports every subpackage, so that every serializable class it defines is
+registered with Keras (a `.keras` file holding any of them loads after `import keras_seqattn`)."""
+
+from keras_seqattn import decoding as decoding
+from keras_seqattn import export as export
 from keras_seqattn import ops as ops
+from keras_seqattn import seq2seq as seq2seq
+from keras_seqattn import visualization as visualization
 from keras_seqattn.layers.bahdanau_attention import BahdanauAttention as BahdanauAttention
 from keras_seqattn.layers.luong_attention import LuongAttention as LuongAttention
 from keras_seqattn.layers.multi_head_attention import MultiHeadAttention as MultiHeadAttention

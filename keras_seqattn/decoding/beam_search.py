@@ -53,7 +53,7 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
     >>> print(sequences.numpy().tolist(), scores.numpy().round(2))
     [[[0, 0, 0], [2, 2, 2]]] [[-1.05 -2.75]]
     """
-    search.check_search_args(start_ids, end_id, max_length)
+    start_ids = search.check_search_args(start_ids, end_id, max_length)
     checks.check_positive_int("beam_width", beam_width)
     checks.check_number("length_penalty", length_penalty, 0, strict=False)
     checks.check_number("coverage_penalty", coverage_penalty, 0, strict=False)
@@ -68,7 +68,7 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
 
 
 def _loop(step_fn, end_id, beam_width, max_length, length_penalty, coverage_penalty,
-          return_alignments, start_ids, initial_state):
+          return_alignments, start_ids, initial_state, *, traced):
     track_attention = bool(coverage_penalty) or return_alignments
     batch = tf.shape(start_ids)[0]
     state = tf.nest.map_structure(lambda x: tf.repeat(x, beam_width, axis=0), initial_state)
@@ -87,7 +87,8 @@ def _loop(step_fn, end_id, beam_width, max_length, length_penalty, coverage_pena
     def body(*inputs):
         (step, tokens, old_state, log_probs, lengths, finished, sequences, scores, coverage,
          alignments) = inputs
-        step_log_probs, state = search.call_step(step_fn, tokens, old_state, step)
+        step_log_probs, state = search.call_step(step_fn, tokens, old_state, step, end_id)
+        traced.vocabulary = step_log_probs.shape[-1]
         vocab = tf.shape(step_log_probs)[1]
         step_log_probs = tf.reshape(step_log_probs, [batch, beam_width, vocab])
         # A finished hypothesis may only repeat end_id, at no cost.
@@ -134,7 +135,8 @@ def _loop(step_fn, end_id, beam_width, max_length, length_penalty, coverage_pena
                  sequences, log_probs, coverage, alignments)
     outputs = tf.while_loop(cond, body, loop_vars)
     sequences, scores, alignments = outputs[6], outputs[7], outputs[9]
-    return (sequences, scores, alignments) if return_alignments else (sequences, scores)
+    results = (sequences, scores, alignments) if return_alignments else (sequences, scores)
+    return results
 
 
 def _length_penalty(lengths, alpha):

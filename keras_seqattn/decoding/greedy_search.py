@@ -24,7 +24,7 @@ def greedy_search(step_fn, initial_state, start_ids, end_id, max_length, return_
     `scores (batch,)`, the summed log-probabilities of the tokens up to and including `end_id`;
     with `return_alignments`, also `alignments (batch, max_length, source_length)` (zero after the end).
     """
-    search.check_search_args(start_ids, end_id, max_length)
+    start_ids = search.check_search_args(start_ids, end_id, max_length)
     if return_alignments:
         search.attention_of(initial_state, "return_alignments")
 
@@ -32,10 +32,12 @@ def greedy_search(step_fn, initial_state, start_ids, end_id, max_length, return_
     return search.run_loop(one_path_loop, settings, jit_compile, start_ids, initial_state, None)
 
 
-def one_path_loop(step_fn, end_id, max_length, return_alignments, sampling, start_ids, initial_state, seed):
+def one_path_loop(step_fn, end_id, max_length, return_alignments, sampling, start_ids, initial_state, seed, *,
+                  traced):
     """The loop of `greedy_search`, and of `sample_search` when `sampling` is
     `(temperature, top_k)`: each step's token is then drawn with the stateless seed
-    `fold_in(seed, step)` instead of taken as the argmax."""
+    `fold_in(seed, step)` instead of taken as the argmax. The trace writes the vocabulary size
+    into `traced.vocabulary`."""
     start_ids = tf.cast(start_ids, tf.int32)
     batch = tf.shape(start_ids)[0]
     sequences = tf.fill([batch, max_length], end_id)
@@ -46,7 +48,8 @@ def one_path_loop(step_fn, end_id, max_length, return_alignments, sampling, star
 
     def body(*inputs):
         step, tokens, state, finished, sequences, scores, alignments = inputs
-        log_probs, state = search.call_step(step_fn, tokens, state, step)
+        log_probs, state = search.call_step(step_fn, tokens, state, step, end_id)
+        traced.vocabulary = log_probs.shape[-1]
         if sampling is None:
             chosen = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
         else:
@@ -69,7 +72,8 @@ def one_path_loop(step_fn, end_id, max_length, return_alignments, sampling, star
     loop_vars = (tf.constant(0), start_ids, initial_state, tf.zeros([batch], tf.bool),
                  sequences, tf.zeros([batch]), alignments)
     _, _, _, _, sequences, scores, alignments = tf.while_loop(cond, body, loop_vars)
-    return (sequences, scores, alignments) if return_alignments else (sequences, scores)
+    results = (sequences, scores, alignments) if return_alignments else (sequences, scores)
+    return results
 
 
 def _draw(log_probs, temperature, top_k, seed):

@@ -10,7 +10,9 @@ apply a coverage penalty.
 """
 
 import functools
+import types
 
+import numpy as np
 import tensorflow as tf
 
 from keras_seqattn.ops import checks
@@ -19,9 +21,15 @@ ATTENTION = "attention"
 
 
 def check_search_args(start_ids, end_id, max_length):
+    """Check the arguments every search takes; return `start_ids` as an int32 tensor (from a
+    list, a tuple, a NumPy array or a tensor)."""
     checks.check_rank("start_ids", start_ids, (1,))
     checks.check_non_negative_int("end_id", end_id)
     checks.check_positive_int("max_length", max_length)
+    dtype = tf.as_dtype(getattr(start_ids, "dtype", None) or np.asarray(start_ids).dtype)
+    if not dtype.is_integer:
+        raise ValueError(f"`start_ids` must hold integer token ids. Received: start_ids of dtype {dtype.name}")
+    return tf.cast(start_ids, tf.int32)
 
 
 def attention_of(state, needed_by):
@@ -39,10 +47,15 @@ def attention_in(state):
     return tf.cast(state[ATTENTION], tf.float32)
 
 
-def call_step(step_fn, tokens, state, step):
-    """Run `step_fn` and return float32 log-probabilities `(rows, vocab)` and the new state."""
+def call_step(step_fn, tokens, state, step, end_id):
+    """Run `step_fn` and return float32 log-probabilities `(rows, vocab)` and the new state;
+    `end_id` must be in the vocabulary (when its size is known when traced)."""
     logits, new_state = step_fn(tokens, state, step)
     tf.nest.assert_same_structure(state, new_state)
+    vocabulary = logits.shape[-1]
+    if vocabulary is not None and end_id >= vocabulary:
+        raise ValueError(f"`end_id` must be a token of the step function's vocabulary of {vocabulary} "
+                         f"(logits of shape {tuple(logits.shape)}). Received: end_id={end_id}")
     return tf.nn.log_softmax(tf.cast(logits, tf.float32)), new_state
 
 
@@ -61,20 +74,33 @@ def keep_shapes(new, old):
     return new
 
 
-def run_loop(loop, settings, jit_compile, *inputs):
-    """Run `loop(*settings, *inputs)` (tensors and nested state) as one function, XLA-compiled unless
-    `jit_compile=False`. The function is kept for the 16 most recent (loop, settings, jit_compile),
-    `step_fn` among the settings, so eager calls with the same step function trace once (and XLA
-    compiles once per input shape); inside a caller's `tf.function` (a SavedModel signature, say)
-    it is traced with the caller."""
+def run_loop(loop, settings, jit_compile, start_ids, *inputs):
+    """Run `loop(*settings, start_ids, *inputs, traced=...)` (tensors and nested state) as one
+    function, XLA-compiled unless `jit_compile=False`. The loop's trace writes the vocabulary size
+    of the step function into `traced.vocabulary`: `start_ids` known when called (eagerly) are
+    checked against it before the search runs. The function is kept for the 16 most recent (loop,
+    settings, jit_compile), `step_fn` among the settings, so eager calls with the same step
+    function trace once (and XLA compiles once per input shape); inside a caller's `tf.function`
+    (a SavedModel signature, say) it is traced with the caller."""
     try:
-        function = _compiled(loop, settings, jit_compile)
+        function, traced = _compiled(loop, settings, jit_compile)
     except TypeError:  # an unhashable step_fn: compile for this call only
-        function = _compiled.__wrapped__(loop, settings, jit_compile)
-    return function(*inputs)
+        function, traced = _compiled.__wrapped__(loop, settings, jit_compile)
+    function.get_concrete_function(start_ids, *inputs)  # traces, unless already traced
+    vocabulary = traced.vocabulary
+    if vocabulary is not None and tf.executing_eagerly():
+        ids = start_ids.numpy()
+        if ids.size and (ids.min() < 0 or ids.max() >= vocabulary):
+            raise ValueError(f"`start_ids` must be tokens of the step function's vocabulary of {vocabulary}. "
+                             f"Received: start_ids={ids.tolist()}")
+    return function(start_ids, *inputs)
 
 
 @functools.lru_cache(maxsize=16)
 def _compiled(loop, settings, jit_compile):
-    return tf.function(functools.partial(loop, *settings), jit_compile=jit_compile, autograph=False,
-                       reduce_retracing=True)
+    traced = types.SimpleNamespace(vocabulary=None)
+
+    def search(*inputs):
+        return loop(*settings, *inputs, traced=traced)
+
+    return tf.function(search, jit_compile=jit_compile, autograph=False, reduce_retracing=True), traced

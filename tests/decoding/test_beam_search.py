@@ -121,5 +121,5 @@ def test_eager_calls_with_the_same_step_function_trace_once():
                     max_length=3)
     settings = (toy.step_fn, END, 2, 3, 0.0, 0.0, False)
     loop = importlib.import_module("keras_seqattn.decoding.beam_search")._loop  # the function shadows the module
-    function = search._compiled(loop, settings, True)
+    function, _ = search._compiled(loop, settings, True)
     assert function.experimental_get_tracing_count() == 1

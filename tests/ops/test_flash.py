@@ -194,3 +194,55 @@ def test_whole_row_tiles_refuse_causality_instead_of_ignoring_it():
 
     with pytest.raises(ValueError, match="key_block"):
         flash_attention(*_inputs(), None, 1.0, True, False, False, 4, None)
+
+
+@pytest.mark.parametrize("tiles, causal", TILES)
+@pytest.mark.parametrize("shape", [(B, 1), (1, 1), (B, T, 1), (1, 1, 1), (B, 1, T, 1), (1, H, 1, 1), (1, H, T, 1)])
+def test_masks_with_a_size_one_key_axis(monkeypatch, tiles, causal, shape):
+    # Regression: the causal tiles padded a size-1 key axis as if it were S long and crashed.
+    use_tiny_tiles(monkeypatch, tiles)
+    query, key, value = _inputs()
+    mask = RNG.random(shape) > 0.3
+    flash_output, flash_grads = _output_and_gradients(True, query, key, value, mask, causal)
+    dense_output, dense_grads = _output_and_gradients(False, query, key, value, mask, causal)
+    np.testing.assert_allclose(flash_output, dense_output, atol=1e-5, rtol=1e-5)
+    for flash_grad, dense_grad in zip(flash_grads, dense_grads):
+        np.testing.assert_allclose(flash_grad, dense_grad, atol=1e-5, rtol=1e-5)
+
+
+def test_the_reported_size_one_key_axis_cases():
+    query, key = np.ones((1, 1, 1, 1), "float32"), np.ones((1, 2, 1, 1), "float32")
+    mask = np.ones((1, 1), bool)
+    for flash in (True, False):
+        np.testing.assert_allclose(ops.scaled_dot_product_attention(query, key, key, mask=mask, is_causal=True,
+                                                                    flash=flash), [[[[1.0]]]])
+    from keras_seqattn import MultiHeadAttention, ScaledDotProduct
+    import keras
+
+    # At T·S = 1024², the default dispatch takes the blocked path: a query mask alone is (B, T, 1).
+    x = RNG.normal(size=(1, 1024, 8)).astype("float32")
+    x[0, -5:] = 0.0
+    query_mask = np.any(x != 0, axis=-1)
+    layer = MultiHeadAttention(1, 4)
+    blocked = layer(x, x, query_mask=query_mask, use_causal_mask=True)
+    layer.flash = False
+    np.testing.assert_allclose(blocked, layer(x, x, query_mask=query_mask, use_causal_mask=True), atol=1e-5)
+    masked = keras.layers.Masking()(x)  # the same mask, implicit
+    layer.flash = None
+    np.testing.assert_allclose(blocked, layer(masked, masked, use_causal_mask=True), atol=1e-5)
+    attend = ScaledDotProduct()
+    np.testing.assert_allclose(attend(x, x, x, query_mask=query_mask, use_causal_mask=True),
+                               ScaledDotProduct(flash=False)(x, x, x, query_mask=query_mask, use_causal_mask=True),
+                               atol=1e-5)
+
+
+def test_online_tiles_beyond_whole_rows_take_size_one_key_axes():
+    # Keys too long for whole rows of 64 queries: the non-causal path's online tiles.
+    query, key, value = (tf.constant(RNG.normal(size=s), "float32") for s in ((1, 4, 1, 4), (1, 20000, 1, 4),
+                                                                              (1, 20000, 1, 2)))
+    assert attention._flash_blocks(4, 20000, False)[1] is not None
+    mask = np.array([[[[True]], [[False]], [[True]], [[True]]]]).reshape(1, 1, 4, 1)
+    flash = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash=True)
+    dense = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash=False)
+    np.testing.assert_allclose(flash, dense, atol=1e-5)
+    assert np.all(flash.numpy()[0, 1] == 0)
