@@ -16,7 +16,7 @@ setup(
         "numpy",
     ],
     extras_require={
-        "test": ["pytest", "hypothesis", "keras-hub", "num2words", "babel", "matplotlib"],
+        "test": ["pytest", "hypothesis", "jax[cpu]", "keras-hub", "num2words", "babel", "matplotlib"],
         "examples": ["matplotlib", "babel", "num2words"],
         "bench": ["keras-hub"],
     },

@@ -19,15 +19,20 @@ import tensorflow as tf  # noqa: E402
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
+_VECTOR_EXTENSIONS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16")
+
+
 def machine():
-    cpu = platform.processor()
+    cpu, flags = platform.processor(), set()
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            lines = f.read().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+        flags = set(next(line.split(":", 1)[1].split() for line in lines if line.startswith("flags")))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "python": platform.python_version()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "vector_extensions": [x for x in _VECTOR_EXTENSIONS if x in flags],
+            "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
 
 
 def interleaved_medians(functions, repeats=5, warmup=2, min_seconds=0.0):
@@ -110,7 +115,8 @@ def write(name, rows, columns, title, notes=""):
     info = machine()
     with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
         json.dump({"machine": info, "rows": rows}, f, indent=1)
-    lines = [f"# {title}", "", f"Machine: {info['cpu']}, {info['cores']} cores; TensorFlow "
+    lines = [f"# {title}", "", f"Machine: {info['cpu']}, {info['cores']} cores "
+             f"({', '.join(info['vector_extensions']) or 'no AVX2'}); TensorFlow "
              f"{info['tensorflow']}, Keras {info['keras']}, Python {info['python']}.", ""]
     if notes:
         lines += [notes, ""]

@@ -76,7 +76,7 @@ def main():
     parser.add_argument("--train-size", type=int, default=20_000)
     parser.add_argument("--test-size", type=int, default=1_000)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--plot", default="date_attention.png", help="where to save the heat map")
+    parser.add_argument("--plot", default=None, help="where to save an attention heat map (PNG); none by default")
     parser.add_argument("--export-dir", help="export the translator there as a SavedModel")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)

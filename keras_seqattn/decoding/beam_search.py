@@ -5,9 +5,12 @@ import tensorflow as tf
 from keras_seqattn.decoding import state as search
 from keras_seqattn.ops import checks
 
+RANKINGS = ("gnmt", "tensorflow_addons")
+
 
 def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_length,
-                length_penalty=0.0, coverage_penalty=0.0, return_alignments=False, jit_compile=True):
+                length_penalty=0.0, coverage_penalty=0.0, return_alignments=False, jit_compile=True,
+                ranking="gnmt"):
     """Keep the `beam_width` best hypotheses per input at every step; return them best first.
 
     score(Y) = log P(Y | X) / lp(Y) + cp(X; Y), with the GNMT penalties (Wu et al., 2016, eq. 14):
@@ -15,6 +18,12 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
     cp = β · Σⱼ log(min(Σᵢ aᵢⱼ, 1)) with β = `coverage_penalty`, where aᵢⱼ is the attention of target
     step i on source position j; positions whose attention stays exactly 0 (masked padding) are left
     out of the sum. Hypotheses are ranked by this score at every step and at the end.
+
+    `ranking="tensorflow_addons"` ranks as tensorflow-addons' `BeamSearchDecoder` does instead, so
+    that a migrated model reproduces its outputs: at the step a hypothesis chooses the end token,
+    |Y| does not count that token yet (it does from the next step on), and the coverage penalty is
+    added only to hypotheses that had finished before the step. With both penalties at 0 the two
+    rankings are the same.
 
     Args:
         step_fn: `step_fn(token_ids, state, step) -> (logits, new_state)`. `token_ids` are the last
@@ -39,6 +48,7 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
         jit_compile: compile the loop with XLA (default True). Calls with the same `step_fn` and
             settings reuse one traced function (the 16 most recent are kept, and hold their
             `step_fn`); XLA compiles once per input shape.
+        ranking: "gnmt" (Wu et al.'s score at every step) or "tensorflow_addons" (see above).
 
     Returns `sequences (batch, beam_width, max_length)` int32, best first, filled with `end_id`
     after the end token, and `scores (batch, beam_width)` float32; with `return_alignments`, also
@@ -53,22 +63,23 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
     >>> print(sequences.numpy().tolist(), scores.numpy().round(2))
     [[[0, 0, 0], [2, 2, 2]]] [[-1.05 -2.75]]
     """
-    start_ids = search.check_search_args(start_ids, end_id, max_length)
+    start_ids = search.check_search_args("beam_search", start_ids, end_id, max_length)
     checks.check_positive_int("beam_width", beam_width)
     checks.check_number("length_penalty", length_penalty, 0, strict=False)
     checks.check_number("coverage_penalty", coverage_penalty, 0, strict=False)
+    checks.check_choice("ranking", ranking, RANKINGS)
     if coverage_penalty:
         search.attention_of(initial_state, "coverage_penalty")
     if return_alignments:
         search.attention_of(initial_state, "return_alignments")
 
     settings = (step_fn, end_id, beam_width, max_length, float(length_penalty),
-                float(coverage_penalty), bool(return_alignments))
+                float(coverage_penalty), bool(return_alignments), ranking)
     return search.run_loop(_loop, settings, jit_compile, start_ids, initial_state)
 
 
 def _loop(step_fn, end_id, beam_width, max_length, length_penalty, coverage_penalty,
-          return_alignments, start_ids, initial_state, *, traced):
+          return_alignments, ranking, start_ids, initial_state, *, traced):
     track_attention = bool(coverage_penalty) or return_alignments
     batch = tf.shape(start_ids)[0]
     state = tf.nest.map_structure(lambda x: tf.repeat(x, beam_width, axis=0), initial_state)
@@ -95,14 +106,22 @@ def _loop(step_fn, end_id, beam_width, max_length, length_penalty, coverage_pena
         only_end = tf.one_hot(end_id, vocab, on_value=0.0, off_value=-float("inf"))
         step_log_probs = tf.where(finished[..., None], only_end, step_log_probs)
         candidates = log_probs[..., None] + step_log_probs  # (batch, beam, vocab)
-        lengths = lengths + tf.cast(~finished, tf.float32)
-        candidate_scores = candidates / _length_penalty(lengths, length_penalty)[..., None]
+        growing = tf.cast(~finished, tf.float32)
+        if ranking == "gnmt":  # every candidate counts its token, the end token too
+            candidate_lengths = (lengths + growing)[..., None]
+        else:  # tensorflow-addons: not the end token chosen at this step
+            not_end = tf.cast(tf.not_equal(tf.range(vocab), end_id), tf.float32)
+            candidate_lengths = lengths[..., None] + growing[..., None] * not_end
+        lengths = lengths + growing
+        candidate_scores = candidates / _length_penalty(candidate_lengths, length_penalty)
         if track_attention:
             attention = tf.reshape(search.attention_in(state), [batch, beam_width, -1])
             attention = tf.where(finished[..., None], 0.0, attention)
             coverage = coverage + attention
             if coverage_penalty:
                 penalty = coverage_penalty * _coverage_log(coverage)
+                if ranking == "tensorflow_addons":  # only hypotheses finished before this step
+                    penalty = tf.where(finished, penalty, 0.0)
                 candidate_scores += penalty[..., None]
         scores, chosen = tf.math.top_k(tf.reshape(candidate_scores, [batch, -1]), beam_width)
         beam, tokens = chosen // vocab, chosen % vocab  # (batch, beam) each

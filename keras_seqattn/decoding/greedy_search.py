@@ -24,7 +24,7 @@ def greedy_search(step_fn, initial_state, start_ids, end_id, max_length, return_
     `scores (batch,)`, the summed log-probabilities of the tokens up to and including `end_id`;
     with `return_alignments`, also `alignments (batch, max_length, source_length)` (zero after the end).
     """
-    start_ids = search.check_search_args(start_ids, end_id, max_length)
+    start_ids = search.check_search_args("greedy_search", start_ids, end_id, max_length)
     if return_alignments:
         search.attention_of(initial_state, "return_alignments")
 

@@ -37,7 +37,7 @@ def sample_search(step_fn, initial_state, start_ids, end_id, max_length, tempera
     >>> draw(top_k=1)[0].numpy().tolist()  # greedy
     [[1, 0, 0, 0], [1, 0, 0, 0]]
     """
-    start_ids = search.check_search_args(start_ids, end_id, max_length)
+    start_ids = search.check_search_args("sample_search", start_ids, end_id, max_length)
     checks.check_number("temperature", temperature, 0, strict=True)
     checks.check_positive_int("top_k", top_k, allow_none=True)
     checks.check_non_negative_int("seed", seed, allow_none=True)

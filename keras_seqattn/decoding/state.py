@@ -20,9 +20,10 @@ from keras_seqattn.ops import checks
 ATTENTION = "attention"
 
 
-def check_search_args(start_ids, end_id, max_length):
-    """Check the arguments every search takes; return `start_ids` as an int32 tensor (from a
-    list, a tuple, a NumPy array or a tensor)."""
+def check_search_args(search, start_ids, end_id, max_length):
+    """Check the backend and the arguments every search takes; return `start_ids` as an int32
+    tensor (from a list, a tuple, a NumPy array or a tensor)."""
+    checks.check_tensorflow_backend(f"`{search}`")
     checks.check_rank("start_ids", start_ids, (1,))
     checks.check_non_negative_int("end_id", end_id)
     checks.check_positive_int("max_length", max_length)

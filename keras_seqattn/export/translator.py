@@ -9,7 +9,8 @@ from keras_seqattn.ops import checks
 
 
 def export_translator(model, export_dir, source_vocabulary, target_vocabulary, max_source_length,
-                      max_target_length, beam_width=4, length_penalty=0.0, return_attention=False):
+                      max_target_length, beam_width=4, length_penalty=0.0, return_attention=False,
+                      batch_buckets=True):
     """Write a SavedModel that translates raw strings with `model`, and return the module saved.
 
     Its `serving_default` signature takes `text`, a `tf.string` tensor of shape `[None]`, and
@@ -17,12 +18,17 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
     (`float32`, `[None]`: its summed log-probability, length-penalised with beam search) and, with
     `return_attention`, `attention` (`float32`, `[None, max_target_length, max_source_length]`: the
     alignment of every target token over the source tokens, zero after the end and on padding).
-    The signature has one input spec, so any batch size runs without retracing.
+    The signature has one input spec, so any batch size runs without retracing. With
+    `batch_buckets` (the default), a batch is padded with empty strings to the next power of two
+    and the padding's results dropped: XLA compiles the search once per power of two instead of
+    once per batch size, so a server warmed with one request of each size 1, 2, 4, ... up to its
+    largest batch never compiles again.
 
     In the graph: `source_vocabulary.encode` (tensorflow-text), padding with `PAD`, the model's
     encoder, the search (greedy for `beam_width=1`, else beam search; one XLA-compiled loop over the
-    model's cached step) and `target_vocabulary.decode`. Serving it needs TensorFlow and
-    `import tensorflow_text` (its ops), not keras_seqattn or Keras.
+    model's cached step) and `target_vocabulary.decode`. The graph holds only core TensorFlow ops:
+    serving it needs TensorFlow alone (not tensorflow-text, keras_seqattn or Keras), so stock
+    TensorFlow Serving and `saved_model_cli` load it.
 
     Inputs are never rejected: invalid UTF-8 is replaced by U+FFFD (then `UNKNOWN`, as any token
     outside the vocabulary, e.g. from another language); an input longer than `max_source_length`
@@ -43,7 +49,9 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
         beam_width: 1 for greedy search, else the beam width.
         length_penalty: the GNMT length penalty α of beam search.
         return_attention: also return the alignments.
+        batch_buckets: pad batches to powers of two (see above); False runs each batch as it is.
     """
+    checks.check_tensorflow_backend("`export_translator`")
     for name, vocabulary in (("source_vocabulary", source_vocabulary), ("target_vocabulary", target_vocabulary)):
         if not isinstance(vocabulary, Vocabulary):
             raise ValueError(f"`{name}` must be a keras_seqattn.export.Vocabulary. "
@@ -58,6 +66,11 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def translate(text):
+        batch = tf.shape(text)[0]
+        if batch_buckets:
+            powers = tf.bitwise.left_shift(1, tf.range(31))
+            bucket = tf.gather(powers, tf.argmax(tf.cast(powers >= batch, tf.int32)))  # the first >= batch
+            text = tf.pad(text, [[0, bucket - batch]])
         source = source_vocabulary.encode(text)[:, :max_source_length]
         source = source.to_tensor(Vocabulary.PAD, shape=[None, max_source_length])
         state = model.initial_state(source)
@@ -72,7 +85,7 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
         outputs = {"translation": target_vocabulary.decode(found[0]), "score": found[1]}
         if return_attention:
             outputs["attention"] = found[2]
-        return outputs
+        return {name: value[:batch] for name, value in outputs.items()}
 
     module = tf.Module()
     # The model's tf.Variables themselves (not Keras's wrappers), so that loaders of TF1 style

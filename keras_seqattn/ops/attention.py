@@ -223,9 +223,7 @@ def scaled_dot_product_attention(
 def _use_flash(flash, q_len, k_len, dropout, return_attention_scores):
     checks.check_flash(flash)
     if flash:
-        if keras.backend.backend() != "tensorflow":
-            raise ValueError(f"`flash=True` needs the TensorFlow backend. Received: flash={flash}, "
-                             f"backend={keras.backend.backend()!r}")
+        checks.check_tensorflow_backend("`flash=True` (the blocked path)")
         if return_attention_scores or dropout:
             raise ValueError(
                 "`flash=True` computes no attention weights: it cannot return them or apply dropout "

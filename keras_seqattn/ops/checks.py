@@ -1,6 +1,7 @@
 """Argument checks shared by the ops and the layers: every failure is a ValueError that names the
 argument and what was received, raised before any TensorFlow op can fail less clearly."""
 
+import keras
 import numpy as np
 
 
@@ -93,3 +94,11 @@ def check_choice(name, value, choices):
 
 def _show(shape):
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def check_tensorflow_backend(what):
+    """`what` (a part of this package written in TensorFlow) needs Keras's TensorFlow backend."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ValueError(f"{what} needs Keras's TensorFlow backend (KERAS_BACKEND=tensorflow): it runs TensorFlow "
+                         f"loops, not keras.ops. Received: backend={backend!r}")

@@ -81,6 +81,7 @@ class AttentionDecoder(keras.layers.Layer):
                  attention_layer_size=None, attention_activation="tanh", output_attention=True,
                  sampling_probability=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
+        checks.check_tensorflow_backend("`AttentionDecoder`")
         if not hasattr(cell, "output_size") or not callable(cell):
             raise ValueError(f"`cell` must be a Keras RNN cell with `output_size`. Received: cell={cell!r}")
         if not hasattr(attention, "project_key"):

@@ -103,6 +103,7 @@ def test_runs_as_one_xla_compiled_while_loop():
         (dict(end_id=-1), "end_id"),
         (dict(length_penalty=-0.1), "length_penalty"),
         (dict(coverage_penalty=-1.0), "coverage_penalty"),
+        (dict(ranking="tfa"), "ranking"),
         (dict(start_ids=tf.constant([[1]])), "start_ids"),
         (dict(coverage_penalty=0.5, initial_state={"hidden": tf.zeros([1, 2])}), "coverage_penalty"),
         (dict(return_alignments=True, initial_state=(tf.zeros([1, 2]),)), "return_alignments"),
@@ -119,7 +120,32 @@ def test_eager_calls_with_the_same_step_function_trace_once():
     for batch_start in ([1, 2], [3, 1], [2, 2]):
         beam_search(toy.step_fn, toy.initial_state(), tf.constant(batch_start), END, beam_width=2,
                     max_length=3)
-    settings = (toy.step_fn, END, 2, 3, 0.0, 0.0, False)
+    settings = (toy.step_fn, END, 2, 3, 0.0, 0.0, False, "gnmt")
     loop = importlib.import_module("keras_seqattn.decoding.beam_search")._loop  # the function shadows the module
     function, _ = search._compiled(loop, settings, True)
     assert function.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("ranking", ["gnmt", "tensorflow_addons"])
+def test_both_rankings_equal_a_numpy_replay_of_their_rules(ranking):
+    other = "gnmt" if ranking == "tensorflow_addons" else "tensorflow_addons"
+    differs = 0
+    for seed in range(6):
+        toy = ToyDecoder(seed)
+        for alpha, beta in ((0.6, 0.0), (0.6, 0.3), (1.5, 0.5)):
+            sequences, scores = beam_search(toy.step_fn, toy.initial_state(), tf.constant([1, 2]), END,
+                                            beam_width=3, max_length=5, length_penalty=alpha,
+                                            coverage_penalty=beta, ranking=ranking)
+            expected, expected_scores = toy.beam_replay([1, 2], 3, 5, alpha, beta, ranking)
+            np.testing.assert_array_equal(sequences, expected)
+            np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)
+            differs += not np.array_equal(expected, toy.beam_replay([1, 2], 3, 5, alpha, beta, other)[0])
+    assert differs > 0  # the two rules do rank differently on some of these inputs
+
+
+def test_the_rankings_agree_without_penalties():
+    toy = ToyDecoder(3)
+    found = [beam_search(toy.step_fn, toy.initial_state(), tf.constant([1, 2]), END, beam_width=3,
+                         max_length=5, ranking=ranking) for ranking in ("gnmt", "tensorflow_addons")]
+    np.testing.assert_array_equal(found[0][0], found[1][0])
+    np.testing.assert_array_equal(found[0][1], found[1][1])

@@ -97,3 +97,18 @@ def test_bad_input_raises_value_error_naming_it(kwargs, argument):
     args = search_args(**kwargs)
     with pytest.raises(ValueError, match=argument):
         sample_search(**args)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_consecutive_draws_are_independent(jit_compile):
+    # Equal logits over 3 tokens (none of them the end): the second token equals the first in about
+    # 1/3 of the rows; drawing every step with the same seed would make them always equal.
+    rows = 3000
+
+    def uniform(token_ids, state, step):
+        return tf.zeros([tf.shape(token_ids)[0], 4]) + tf.one_hot(3, 4) * -1e9, state  # token 3 ends
+
+    sequences, _ = sample_search(uniform, {}, tf.zeros([rows], tf.int32), end_id=3, max_length=2, seed=11,
+                                 jit_compile=jit_compile)
+    same = np.mean(sequences[:, 0].numpy() == sequences[:, 1].numpy())
+    assert abs(same - 1 / 3) < 0.04, same

@@ -65,6 +65,53 @@ class ToyDecoder:
         padded = [list(prefix) + [END] * (max_length - len(prefix)) for prefix, _ in ranked]
         return np.array(padded), np.array([score for _, score in ranked])
 
+    def beam_replay(self, starts, beam_width, max_length, alpha, beta, ranking):
+        """Beam search of the batch (input row i starts with `starts[i]`), step by step in NumPy,
+        under either ranking rule: "gnmt" scores every candidate with its own token counted in
+        |Y| and the coverage penalty; "tensorflow_addons" (BeamSearchDecoder's `_beam_search_step`)
+        does not count an end token chosen at this step, and adds the coverage penalty only to
+        hypotheses finished before it. As in both, the batch runs until every hypothesis of every
+        input has finished, and finished hypotheses are scored again at each step.
+        Returns the sequences `(batch, beam, max_length)`, best first, and their last scores."""
+        hidden = self.initial_state()["hidden"].numpy().astype(np.float64)
+        rows = [[dict(tokens=[], log_prob=0.0 if k == 0 else -np.inf, length=0, finished=False,
+                      coverage=np.zeros(SOURCE), hidden=hidden[row], last=start) for k in range(beam_width)]
+                for row, start in enumerate(starts)]
+        scores = np.zeros((len(starts), beam_width))
+        for step in range(max_length):
+            if all(beam["finished"] for beams in rows for beam in beams):
+                break
+            for row, beams in enumerate(rows):
+                rows[row], scores[row] = self._replay_step(beams, self.source_mask[row], step, beam_width,
+                                                          alpha, beta, ranking)
+        sequences = np.array([[b["tokens"] + [END] * (max_length - len(b["tokens"])) for b in beams]
+                              for beams in rows])
+        return sequences, scores
+
+    def _replay_step(self, beams, mask, step, beam_width, alpha, beta, ranking):
+        candidates = []
+        for k, beam in enumerate(beams):
+            log_probs, hidden, attention = self.numpy_step(beam["last"], beam["hidden"], mask, step)
+            if beam["finished"]:
+                log_probs, attention = np.where(np.arange(VOCAB) == END, 0.0, -np.inf), np.zeros(SOURCE)
+            coverage = beam["coverage"] + attention
+            penalty = beta * np.log(np.minimum(coverage[coverage > 0], 1.0)).sum()
+            grows = not beam["finished"]
+            for token in range(VOCAB):
+                if ranking == "gnmt":
+                    length, bonus = beam["length"] + grows, penalty
+                else:
+                    length, bonus = beam["length"] + (grows and token != END), 0.0 if grows else penalty
+                total = beam["log_prob"] + log_probs[token]
+                candidates.append((total / ((5 + length) / 6) ** alpha + bonus, k, token, total, hidden, coverage))
+        order = np.argsort([-c[0] for c in candidates], kind="stable")[:beam_width]
+        chosen = []
+        for index in order:
+            _, k, token, total, hidden, coverage = candidates[index]
+            old = beams[k]
+            chosen.append(dict(tokens=old["tokens"] + [token], log_prob=total, length=old["length"] + (not old["finished"]),
+                               finished=old["finished"] or token == END, coverage=coverage, hidden=hidden, last=token))
+        return chosen, np.array([candidates[i][0] for i in order])
 
 def search_args(**overrides):
     """The arguments of a valid call of a search (3-token vocabulary, no attention in the state),

@@ -73,10 +73,50 @@ def test_any_batch_size_runs_without_retracing(exported):
     module = exported[4]
     module.translate(tf.constant(TEXTS))
     traced = module.translate.experimental_get_tracing_count()
-    for batch in (1, 2, 17, 64):
-        outputs = module.translate(tf.constant((TEXTS * 11)[:batch]))
+    for batch in (0, 1, 2, 17, 64):
+        outputs = module.translate(tf.constant((TEXTS * 11)[:batch], tf.string))
         assert outputs["translation"].shape == (batch,) and outputs["score"].shape == (batch,)
     assert module.translate.experimental_get_tracing_count() == traced
+
+
+_COUNT_COMPILES = textwrap.dedent(
+    """
+    import glob, os, sys
+    import tensorflow as tf
+    serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    for size in map(int, sys.argv[3:]):
+        assert serve(text=tf.constant(["guten Tag"] * size))["translation"].shape == (size,)
+        print(len(glob.glob(os.path.join(sys.argv[2], "*before_optimizations.txt"))))  # programs so far
+    """
+)
+
+
+@pytest.mark.parametrize("batch_buckets", [True, False])
+def test_a_server_compiles_once_per_power_of_two_bucket(tmp_path, batch_buckets):
+    model, source_vocabulary, target_vocabulary = make_translator()
+    module = export_translator(model, str(tmp_path / "served"), source_vocabulary, target_vocabulary,
+                               MAX_SOURCE, MAX_TARGET, beam_width=2, batch_buckets=batch_buckets)
+    texts = (TEXTS * 4)[:17]
+    outputs = module.translate(tf.constant(texts))
+    for row, text in enumerate(texts[:len(TEXTS)]):  # each row is what it is alone: padding changes nothing
+        alone = module.translate(tf.constant([text]))
+        assert alone["translation"].numpy()[0] == outputs["translation"].numpy()[row]
+        np.testing.assert_allclose(alone["score"].numpy()[0], outputs["score"].numpy()[row], rtol=1e-5)
+
+    # Served in a fresh process, XLA's programs counted as they are compiled (dumped).
+    sizes = [3, 5, 6, 7, 9, 12, 16, 17]
+    dump = str(tmp_path / "xla")
+    result = subprocess.run([sys.executable, "-c", _COUNT_COMPILES, str(tmp_path / "served"), dump,
+                             *map(str, sizes)], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+                                 "XLA_FLAGS": f"--xla_dump_to={dump} --xla_dump_hlo_as_text"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    programs = [int(line) for line in result.stdout.split()]
+    new = [b > a for a, b in zip([0] + programs, programs)]
+    if batch_buckets:  # buckets 4, 8, 8, 8, 16, 16, 16, 32
+        assert new == [True, True, False, False, True, False, False, True], programs
+    else:
+        assert all(new), programs
 
 
 def test_edge_inputs(exported):
@@ -104,14 +144,9 @@ _FRESH_PROCESS = textwrap.dedent(
     import sys
     sys.modules["keras_seqattn"] = None  # importing either now raises ImportError
     sys.modules["keras"] = None
-    import glob, importlib.util, os
+    sys.modules["tensorflow_text"] = None  # the graph holds core TensorFlow ops only
     import numpy as np
     import tensorflow as tf
-    # The tokenizer ops, as a server loads them: tensorflow-text's op libraries, without importing
-    # its Python package (which imports keras).
-    package = os.path.dirname(importlib.util.find_spec("tensorflow_text").origin)
-    for library in glob.glob(os.path.join(package, "python", "ops", "_*.so")):
-        tf.load_op_library(library)
     expected = np.load(sys.argv[2])
     serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
     outputs = serve(text=tf.constant(expected["text"]))

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_seqattn import BahdanauAttention
+from keras_seqattn import BahdanauAttention, LuongAttention
 from tests import reference
 from tests.harness import run_layer_test
 
@@ -102,3 +102,19 @@ def test_bad_input(init, call, argument):
 def test_project_key_before_build_raises():
     with pytest.raises(ValueError, match="build"):
         BahdanauAttention(4).project_key(VALUE)
+
+
+@pytest.mark.parametrize("make", [lambda rate: BahdanauAttention(6, dropout=rate, seed=1),
+                                  lambda rate: LuongAttention("general", dropout=rate, seed=1)])
+def test_dropout_applies_only_while_training(make):
+    query, value = RNG.normal(size=(3, 4, 5)).astype("float32"), RNG.normal(size=(3, 7, 5)).astype("float32")
+    dropping, plain = make(0.5), make(0.0)
+    plain(query, value)
+    dropping(query, value)
+    dropping.set_weights(plain.get_weights())
+    expected = plain(query, value, return_attention_scores=True)
+    for training in (None, False):
+        for got, want in zip(dropping(query, value, training=training, return_attention_scores=True), expected):
+            np.testing.assert_array_equal(got, want)
+    trained = dropping(query, value, training=True)
+    assert not np.allclose(trained, expected[0], atol=1e-3)

@@ -88,3 +88,27 @@ def test_compute_cache_equals_the_cache_filled_by_a_call():
         layer.compute_cache(ENCODED)
     _, filled = layer(X[:, :1], ENCODED, cache=np.zeros((2, 2, 5, 2, 4), "float32"), cache_update_index=0)
     np.testing.assert_allclose(layer.compute_cache(ENCODED), filled, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_sliding_window_as_keras_and_cached_step_by_step(causal):
+    import keras
+
+    theirs, ours = keras.layers.MultiHeadAttention(2, 4, sliding_window=2), MultiHeadAttention(2, 4, sliding_window=2)
+    theirs(X, X)
+    ours(X, X)
+    ours.set_weights(theirs.get_weights())
+    out, scores = ours(X, X, use_causal_mask=causal, return_attention_scores=True)
+    ref_out, ref_scores = theirs(X, X, use_causal_mask=causal, return_attention_scores=True)
+    np.testing.assert_allclose(out, ref_out, atol=1e-5)
+    np.testing.assert_allclose(scores, ref_scores, atol=1e-6)
+    i, j = np.arange(6)[:, None], np.arange(6)[None, :]
+    outside = (np.abs(i - j) >= 2) | ((j > i) if causal else False)
+    assert np.all(scores.numpy()[..., outside] == 0) and np.all(scores.numpy()[..., ~outside] > 0)
+    if causal:  # cached, one step at a time, the window follows the cache index
+        cache = np.zeros((2, 2, 6, 2, 4), "float32")
+        for t in range(6):
+            step, step_scores, cache = ours(X[:, t:t + 1], X[:, t:t + 1], use_causal_mask=True, cache=cache,
+                                            cache_update_index=t, return_attention_scores=True)
+            np.testing.assert_allclose(step, out[:, t:t + 1], atol=1e-5)
+            np.testing.assert_allclose(step_scores, scores[:, :, t:t + 1], atol=1e-6)

@@ -80,3 +80,10 @@ def test_too_long_for_a_learned_table_fails_when_the_model_is_built():
 def test_bad_input(init, inputs, argument):
     with pytest.raises(ValueError, match=argument):
         PositionalEncoding(**init)(inputs)
+
+
+def test_a_learned_encoding_takes_exactly_max_length_steps():
+    layer = PositionalEncoding(mode="learned", max_length=9)
+    assert layer(INPUTS).shape == (4, 9, 6)  # INPUTS has 9 steps
+    with pytest.raises(ValueError, match="max_length"):
+        PositionalEncoding(mode="learned", max_length=8)(INPUTS)

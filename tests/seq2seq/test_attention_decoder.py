@@ -296,3 +296,47 @@ def test_bad_input(call, argument):
 def test_initial_state_before_build_raises():
     with pytest.raises(ValueError, match="built"):
         _decoder().initial_state(tf.constant(ENCODED))
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _reference_gru(cell, x, h):  # keras's GRUCell, reset_after=True
+    bias = _np(cell.bias)
+    x_z, x_r, x_h = np.split(x @ _np(cell.kernel) + bias[0], 3, -1)
+    r_z, r_r, r_h = np.split(h @ _np(cell.recurrent_kernel) + bias[1], 3, -1)
+    z, r = _sigmoid(x_z + r_z), _sigmoid(x_r + r_r)
+    return z * h + (1 - z) * np.tanh(x_h + r * r_h)
+
+
+def _reference_lstm(cell, x, h, c):
+    i, f, g, o = np.split(x @ _np(cell.kernel) + h @ _np(cell.recurrent_kernel) + _np(cell.bias), 4, -1)
+    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    return _sigmoid(o) * np.tanh(c), c
+
+
+def test_stacked_cells_take_the_first_query_from_the_top_cell():
+    # Bahdanau style over GRU -> LSTM: the first query is the top (LSTM) cell's hidden state.
+    cell = keras.layers.StackedRNNCells([keras.layers.GRUCell(HIDDEN), keras.layers.LSTMCell(HIDDEN)])
+    decoder = _decoder(cell, BahdanauAttention(8))
+    bottom, top_h, top_c = (RNG.normal(size=(3, HIDDEN)).astype("float32") for _ in range(3))
+    encoder_state = [tf.constant(bottom), [tf.constant(top_h), tf.constant(top_c)]]
+    decoder(TARGET, ENCODED, encoder_state=encoder_state)
+    for v in decoder.weights:
+        v.assign(RNG.normal(size=v.shape).astype("float32") * 0.5)
+    logits, alignments = decoder(TARGET, ENCODED, encoder_state=encoder_state, encoder_mask=ENCODER_MASK,
+                                 return_alignments=True)
+    gru, lstm = cell.cells
+    h1, h2, c2 = _np(bottom), _np(top_h), _np(top_c)
+    expected_logits, expected_weights = [], []
+    for t in range(TARGET.shape[1]):
+        x = _np(decoder.embedding.embeddings)[TARGET[:, t]]
+        context, weights = _reference_attention(decoder.attention, h2, _np(ENCODED), ENCODER_MASK)
+        h1 = _reference_gru(gru, np.concatenate([x, context], -1), h1)
+        h2, c2 = _reference_lstm(lstm, h1, h2, c2)
+        vector = np.concatenate([h2, context], -1)
+        expected_logits.append(vector @ _np(decoder.output_projection.kernel) + _np(decoder.output_projection.bias))
+        expected_weights.append(weights)
+    np.testing.assert_allclose(alignments, np.stack(expected_weights, 1), atol=1e-5)
+    np.testing.assert_allclose(logits, np.stack(expected_logits, 1), rtol=1e-4, atol=1e-4)

@@ -1,0 +1,68 @@
+"""Under Keras's JAX and NumPy backends: the layers run (and a model trained on JAX reloads on
+TensorFlow), and the parts written in TensorFlow (AttentionDecoder, the searches, the export, the
+blocked path) refuse with a ValueError that names the backend."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+_SCRIPT = textwrap.dedent("""
+    import sys
+    import keras
+    import numpy as np
+    import keras_seqattn as ksa
+    from keras_seqattn.decoding import beam_search, greedy_search, sample_search
+    from keras_seqattn.export import Vocabulary, export_translator
+    from keras_seqattn.seq2seq import AttentionDecoder
+
+    backend = keras.backend.backend()
+    x = np.random.default_rng(0).normal(size=(4, 5, 8)).astype("float32")
+    tokens = keras.Input((5, 8))
+    y = ksa.TransformerEncoder(16, 2)(ksa.PositionalEncoding()(tokens))
+    y = ksa.MultiHeadAttention(2, 4)(y, y, use_causal_mask=True)
+    model = keras.Model(tokens, ksa.BahdanauAttention(4)(y, y))
+    out = model(x)
+    assert type(out).__module__.split(".")[0] in {"jax": ("jax", "jaxlib"), "numpy": ("numpy",)}[backend], type(out)
+    if backend == "jax":  # training needs a trainable backend
+        model.compile("sgd", "mse")
+        model.fit(x, np.zeros((4, 5, 8), "float32"), epochs=1, verbose=0)
+    model.save(sys.argv[1])
+    np.save(sys.argv[2], np.asarray(model(x)))
+
+    refused = {
+        "AttentionDecoder": lambda: AttentionDecoder(keras.layers.GRUCell(4), ksa.BahdanauAttention(4), 5, 3),
+        "greedy_search": lambda: greedy_search(lambda t, s, i: (np.zeros((1, 3)), s), {}, [1], 0, 3),
+        "sample_search": lambda: sample_search(lambda t, s, i: (np.zeros((1, 3)), s), {}, [1], 0, 3),
+        "beam_search": lambda: beam_search(lambda t, s, i: (np.zeros((2, 3)), s), {}, [1], 0, 2, 3),
+        "export_translator": lambda: export_translator(None, "unused", None, None, 4, 4),
+        "flash=True": lambda: ksa.ops.scaled_dot_product_attention(x, x, x, flash=True),
+    }
+    for name, call in refused.items():
+        try:
+            call()
+        except ValueError as error:
+            assert f"backend={backend!r}" in str(error) and name in str(error), (name, str(error))
+        else:
+            raise AssertionError(f"{name} ran on {backend}")
+    print("checked")
+""")
+
+
+@pytest.mark.parametrize("backend", ["jax", "numpy"])
+def test_layers_run_and_tensorflow_parts_refuse_on_other_backends(backend, tmp_path):
+    path, expected = str(tmp_path / "model.keras"), str(tmp_path / "expected.npy")
+    result = subprocess.run([sys.executable, "-c", _SCRIPT, path, expected], capture_output=True, text=True,
+                            env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0 and "checked" in result.stdout, result.stderr[-3000:]
+
+    import keras
+
+    import keras_seqattn  # noqa: F401  (registers the layers)
+
+    x = np.random.default_rng(0).normal(size=(4, 5, 8)).astype("float32")
+    reloaded = keras.saving.load_model(path)  # saved on `backend`, loaded on TensorFlow
+    np.testing.assert_allclose(reloaded(x), np.load(expected), atol=1e-5)
