@@ -8,7 +8,8 @@ PositionalEncoding + TransformerEncoder/TransformerDecoder stacks) trains with m
 numbers are decoded with beam search over the decoder's key/value caches. With --export-dir, the
 translator is exported as a SavedModel that takes and returns strings, and reloaded to translate.
 
-Run: python examples/transformer_translation.py [--epochs 15] [--train-size 7000] [--export-dir DIR]
+Run: python examples/transformer_translation.py [--epochs 15] [--train-size 7000] [--largest 9999]
+     [--export-dir DIR]
 """
 
 import argparse
@@ -23,7 +24,7 @@ from keras_seqattn.decoding import beam_search
 from keras_seqattn.export import Vocabulary, export_translator
 
 DIM, HEADS, FEEDFORWARD, LAYERS, DROPOUT = 64, 4, 256, 2, 0.1
-LARGEST, BEAM_WIDTH = 9_999, 4
+BEAM_WIDTH = 4
 SAMPLES = ["three hundred and forty-five", "nine thousand, nine hundred and ninety-nine", "seventeen"]
 
 
@@ -87,12 +88,13 @@ def main():
     parser.add_argument("--train-size", type=int, default=7000)
     parser.add_argument("--test-size", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--largest", type=int, default=9_999, help="numbers from 0 to this")
     parser.add_argument("--export-dir", help="export the translator there as a SavedModel")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
 
     # Data: distinct numbers, the held-out ones never seen in training.
-    numbers = np.random.default_rng(0).permutation(LARGEST + 1)
+    numbers = np.random.default_rng(0).permutation(args.largest + 1)
     train_en, train_de = make_pairs(numbers[:args.train_size])
     test_en, test_de = make_pairs(numbers[args.train_size:args.train_size + args.test_size])
     source_vocabulary = Vocabulary.from_texts(train_en, split="words")
