@@ -8,8 +8,11 @@ from keras_seqattn import export as export
 from keras_seqattn import ops as ops
 from keras_seqattn import seq2seq as seq2seq
 from keras_seqattn import visualization as visualization
+from keras_seqattn.layers.attention_pooling import AttentionPooling as AttentionPooling
 from keras_seqattn.layers.bahdanau_attention import BahdanauAttention as BahdanauAttention
+from keras_seqattn.layers.hierarchical_attention import HierarchicalAttention as HierarchicalAttention
 from keras_seqattn.layers.luong_attention import LuongAttention as LuongAttention
+from keras_seqattn.layers.memory_attention import MemoryAttention as MemoryAttention
 from keras_seqattn.layers.multi_head_attention import MultiHeadAttention as MultiHeadAttention
 from keras_seqattn.layers.positional_encoding import PositionalEncoding as PositionalEncoding
 from keras_seqattn.layers.scaled_dot_product import ScaledDotProduct as ScaledDotProduct

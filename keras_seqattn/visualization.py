@@ -1,4 +1,6 @@
-"""Attention heat maps (needs matplotlib: `pip install keras-seqattn[examples]`)."""
+"""Attention heat maps (needs matplotlib: `pip install keras-seqattn[examples]`): alignments of a
+translation, pooling weights over tokens, the two levels of a hierarchical attention network and
+the hops of a memory network. Runs on any Keras backend (it reads arrays)."""
 
 import numpy as np
 
@@ -16,28 +18,106 @@ def plot_attention(alignments, source_tokens, target_tokens, path=None, title=No
         path: when given, the figure is also saved there (the format from the extension, e.g. PNG).
         title: an optional title.
     """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as error:  # an optional dependency
-        raise ImportError("plot_attention needs matplotlib: pip install matplotlib") from error
     alignments = np.asarray(alignments, "float32")
     if alignments.ndim != 2:
         raise ValueError("`alignments` must have rank 2, (target_length, source_length). "
                          f"Received: alignments.shape={alignments.shape}")
-    source_tokens, target_tokens = list(source_tokens), list(target_tokens)
-    for name, tokens, available in (("source_tokens", source_tokens, alignments.shape[1]),
-                                    ("target_tokens", target_tokens, alignments.shape[0])):
-        if not tokens or len(tokens) > available:
-            raise ValueError(f"`{name}` must hold 1 to {available} tokens (the alignments' size). "
-                             f"Received: {len(tokens)} tokens")
-    alignments = alignments[:len(target_tokens), :len(source_tokens)]
-    figure = Figure(figsize=(0.3 * len(source_tokens) + 2, 0.3 * len(target_tokens) + 1.5))
+    source_tokens = _tokens("source_tokens", source_tokens, alignments.shape[1])
+    target_tokens = _tokens("target_tokens", target_tokens, alignments.shape[0])
+    return _heat_map(alignments, source_tokens, target_tokens, "source", "target", path, title)
+
+
+def plot_pooling(weights, tokens, path=None, title=None):
+    """Draw `AttentionPooling` weights over a sequence's tokens as one row of cells (a row per
+    head for `(heads, T)` weights), and return the figure.
+
+    Args:
+        weights: `(T,)` or `(heads, T)`; steps beyond the tokens (padding) are cut off.
+        tokens: the token labels, at most T of them.
+        path, title: as in `plot_attention`.
+    """
+    weights = np.asarray(weights, "float32")
+    if weights.ndim not in (1, 2):
+        raise ValueError(f"`weights` must have rank 1 or 2, (T,) or (heads, T). Received: weights.shape={weights.shape}")
+    weights = weights.reshape(-1, weights.shape[-1])
+    tokens = _tokens("tokens", tokens, weights.shape[1])
+    heads = [f"head {i}" for i in range(len(weights))] if len(weights) > 1 else ["α"]
+    return _heat_map(weights, tokens, heads, "token", "", path, title)
+
+
+def plot_hierarchical_attention(sentence_weights, word_weights, sentences, path=None, title=None):
+    """Draw the two levels of `HierarchicalAttention` for one document: a row per sentence, its
+    words' weights in the cells, and the sentence's weight beside it (as the figures of Yang et
+    al., 2016). Return the figure.
+
+    Args:
+        sentence_weights: `(sentences,)`.
+        word_weights: `(sentences, words)`.
+        sentences: the document's sentences, each a list of its words (at most `sentences` lists,
+            each of at most `words` words); padding beyond them is cut off.
+        path, title: as in `plot_attention`.
+    """
+    Figure = _figure_class("plot_hierarchical_attention")
+    sentence_weights, word_weights = np.asarray(sentence_weights, "float32"), np.asarray(word_weights, "float32")
+    if sentence_weights.ndim != 1 or word_weights.ndim != 2 or len(sentence_weights) != len(word_weights):
+        raise ValueError("`sentence_weights` must be (sentences,) and `word_weights` (sentences, words). "
+                         f"Received: sentence_weights.shape={sentence_weights.shape}, "
+                         f"word_weights.shape={word_weights.shape}")
+    sentences = [list(words) for words in sentences]
+    if not sentences or len(sentences) > len(word_weights) or any(
+            not words or len(words) > word_weights.shape[1] for words in sentences):
+        raise ValueError(f"`sentences` must hold 1 to {len(word_weights)} sentences of 1 to {word_weights.shape[1]} "
+                         f"words each. Received: {[len(words) for words in sentences]} words")
+    width = max(len(words) for words in sentences)
+    figure = Figure(figsize=(0.9 * width + 2.5, 0.45 * len(sentences) + 1.2))
+    sentence_axes, word_axes = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, width]})
+    sentence_axes.imshow(sentence_weights[:len(sentences), None], cmap="Reds", vmin=0.0, vmax=1.0, aspect="auto")
+    sentence_axes.set_xticks([0], ["sentence"])
+    sentence_axes.set_yticks(range(len(sentences)), [f"{w:.2f}" for w in sentence_weights[:len(sentences)]])
+    shown = np.where(np.arange(width)[None, :] < np.array([len(w) for w in sentences])[:, None],
+                     word_weights[:len(sentences), :width], np.nan)
+    word_axes.imshow(shown, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    for row, words in enumerate(sentences):
+        for column, word in enumerate(words):
+            word_axes.text(column, row, _visible(str(word)), ha="center", va="center", fontsize=8)
+    word_axes.set_xticks([])
+    word_axes.set_yticks([])
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path, dpi=120)
+    return figure
+
+
+def plot_memory_hops(weights, memories, path=None, title=None):
+    """Draw `MemoryAttention`'s weights of every hop over the memories of one story: memories
+    down (labelled with their sentences), hops across. Return the figure.
+
+    Args:
+        weights: `(hops, memories)`; memories beyond the labels (padding) are cut off.
+        memories: the memory sentences (strings), at most `memories` of them.
+        path, title: as in `plot_attention`.
+    """
+    weights = np.asarray(weights, "float32")
+    if weights.ndim != 2:
+        raise ValueError(f"`weights` must have rank 2, (hops, memories). Received: weights.shape={weights.shape}")
+    memories = _tokens("memories", memories, weights.shape[1])
+    return _heat_map(weights.T, [f"hop {k + 1}" for k in range(len(weights))], memories, "hop", "memory",
+                     path, title)
+
+
+def _heat_map(matrix, columns, rows, xlabel, ylabel, path, title):
+    """`matrix` cut to the labels, drawn with its colour bar; saved when `path` is given."""
+    Figure = _figure_class("plotting attention")
+    matrix = matrix[:len(rows), :len(columns)]
+    figure = Figure(figsize=(0.3 * len(columns) + 2 + 0.06 * max(len(str(r)) for r in rows), 0.3 * len(rows) + 1.5))
     axes = figure.add_subplot()
-    image = axes.imshow(alignments, cmap="gray_r", vmin=0.0, vmax=max(1e-6, float(alignments.max())))
-    axes.set_xticks(range(len(source_tokens)), [_visible(t) for t in source_tokens], rotation=90)
-    axes.set_yticks(range(len(target_tokens)), [_visible(t) for t in target_tokens])
-    axes.set_xlabel("source")
-    axes.set_ylabel("target")
+    image = axes.imshow(matrix, cmap="gray_r", vmin=0.0, vmax=max(1e-6, float(matrix.max())))
+    axes.set_xticks(range(len(columns)), [_visible(str(c)) for c in columns], rotation=90)
+    axes.set_yticks(range(len(rows)), [_visible(str(r)) for r in rows])
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
     if title:
         axes.set_title(title)
     figure.colorbar(image, ax=axes, fraction=0.03)
@@ -45,6 +125,21 @@ def plot_attention(alignments, source_tokens, target_tokens, path=None, title=No
     if path is not None:
         figure.savefig(path, dpi=120)
     return figure
+
+
+def _tokens(name, tokens, available):
+    tokens = list(tokens)
+    if not tokens or len(tokens) > available:
+        raise ValueError(f"`{name}` must hold 1 to {available} items (the weights' size). Received: {len(tokens)}")
+    return tokens
+
+
+def _figure_class(caller):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:  # an optional dependency
+        raise ImportError(f"{caller} needs matplotlib: pip install matplotlib") from error
+    return Figure
 
 
 def _visible(token):

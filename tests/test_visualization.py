@@ -25,3 +25,57 @@ def test_heat_map_holds_the_alignments_and_the_tokens(tmp_path):
 def test_bad_input(alignments, source, target, argument):
     with pytest.raises(ValueError, match=argument):
         plot_attention(alignments, source, target)
+
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_pooling_weights_over_tokens(tmp_path):
+    from keras_seqattn.visualization import plot_pooling
+
+    weights = np.array([0.1, 0.6, 0.3, 0.0], "float32")
+    figure = plot_pooling(weights, ["not", "bad", "at"], path=tmp_path / "pooling.png")
+    axes = figure.axes[0]
+    np.testing.assert_array_equal(axes.images[0].get_array(), weights[None, :3])
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["not", "bad", "at"]
+    assert (tmp_path / "pooling.png").read_bytes()[:8] == PNG
+    heads = plot_pooling(np.ones((2, 3)) / 3, list("abc")).axes[0]
+    assert [t.get_text() for t in heads.get_yticklabels()] == ["head 0", "head 1"]
+    with pytest.raises(ValueError, match="weights"):
+        plot_pooling(np.ones((1, 2, 3)), list("abc"))
+    with pytest.raises(ValueError, match="tokens"):
+        plot_pooling(weights, list("abcde"))
+
+
+def test_hierarchical_attention_levels(tmp_path):
+    from keras_seqattn.visualization import plot_hierarchical_attention
+
+    sentence_weights = np.array([0.2, 0.8, 0.0], "float32")
+    word_weights = np.array([[0.5, 0.5, 0.0], [0.1, 0.2, 0.7], [0.0, 0.0, 0.0]], "float32")
+    figure = plot_hierarchical_attention(sentence_weights, word_weights, [["it", "rained"], ["overall", "it", "was"]],
+                                         path=tmp_path / "han.png", title="a review")
+    sentence_axes, word_axes = figure.axes[:2]
+    np.testing.assert_array_equal(sentence_axes.images[0].get_array()[:, 0], sentence_weights[:2])
+    shown = np.asarray(word_axes.images[0].get_array())
+    np.testing.assert_array_equal(shown[1], word_weights[1])
+    assert np.isnan(shown[0, 2])  # the first sentence has two words
+    assert [t.get_text() for t in word_axes.texts] == ["it", "rained", "overall", "it", "was"]
+    assert (tmp_path / "han.png").read_bytes()[:8] == PNG
+    with pytest.raises(ValueError, match="word_weights"):
+        plot_hierarchical_attention(sentence_weights, word_weights[:2], [["a"]])
+    with pytest.raises(ValueError, match="sentences"):
+        plot_hierarchical_attention(sentence_weights, word_weights, [["a", "b", "c", "d"]])
+
+
+def test_memory_hops(tmp_path):
+    from keras_seqattn.visualization import plot_memory_hops
+
+    weights = np.array([[0.7, 0.3, 0.0], [0.1, 0.9, 0.0]], "float32")  # (hops, memories)
+    figure = plot_memory_hops(weights, ["mary went to the kitchen", "mary got the apple"],
+                              path=tmp_path / "hops.png")
+    axes = figure.axes[0]
+    np.testing.assert_array_equal(axes.images[0].get_array(), weights[:, :2].T)
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["hop 1", "hop 2"]
+    assert (tmp_path / "hops.png").read_bytes()[:8] == PNG
+    with pytest.raises(ValueError, match="memories"):
+        plot_memory_hops(weights, ["a", "b", "c", "d"])
