@@ -13,7 +13,7 @@ softmax over the classes; trained with model.fit on tf.data. It reports test acc
 fraction of test reviews whose highest-weighted sentence is the verdict, and `--plot` draws both
 levels of weights for one review.
 
-Run: python examples/hierarchical_attention.py [--epochs 8] [--train-size 6000] [--plot han.png]
+Run: python examples/hierarchical_attention.py [--epochs 14] [--train-size 6000] [--plot han.png]
 """
 
 import argparse
@@ -78,7 +78,7 @@ def build_model(vocabulary_size):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=14)
     parser.add_argument("--train-size", type=int, default=6000)
     parser.add_argument("--test-size", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64)
