@@ -10,6 +10,7 @@ from keras_seqattn import seq2seq as seq2seq
 from keras_seqattn import visualization as visualization
 from keras_seqattn.layers.attention_pooling import AttentionPooling as AttentionPooling
 from keras_seqattn.layers.bahdanau_attention import BahdanauAttention as BahdanauAttention
+from keras_seqattn.layers.hard_sampler import HardSampler as HardSampler
 from keras_seqattn.layers.hierarchical_attention import HierarchicalAttention as HierarchicalAttention
 from keras_seqattn.layers.luong_attention import LuongAttention as LuongAttention
 from keras_seqattn.layers.memory_attention import MemoryAttention as MemoryAttention

@@ -33,11 +33,16 @@ class BahdanauAttention(ScoreAttention):
             al. suggest a negative value such as -4).
         sigmoid_noise: the standard deviation of Gaussian noise added to the scores while
             training (monotonic only), which pushes the probabilities towards 0 or 1.
+        sampling: "soft" (the context is Σ α v), or "hard" or a `HardSampler`: hard attention
+            (Xu et al., 2015), the context is the value at one position drawn from α while
+            training (see `HardSampler` for the gradient estimators) and at the argmax otherwise.
 
     Call arguments:
         query: `(batch, dq)` for one decoder step or `(batch, Tq, dq)`.
-        value: `(batch, Tv, dv)`, the encoder outputs.
-        key: optional `(batch, Tv, dk)`; defaults to `value`.
+        value: `(batch, Tv, dv)`, the encoder outputs, or a feature map `(batch, H, W, dv)` (a
+            CNN's output, say) attended over its H·W positions (masks are then `(batch, H, W)`,
+            weights `(..., H, W)`).
+        key: optional, the shape of `value` but for the last axis; defaults to `value`.
         query_mask: optional `(batch, Tq)` boolean; filled from `query`'s Keras mask. Padded queries
             get zero weights and a zero context; the output carries this mask.
         value_mask: optional `(batch, Tv)` boolean, True = may attend; filled from `value`'s Keras
@@ -47,10 +52,12 @@ class BahdanauAttention(ScoreAttention):
             saves projecting the keys again at every decoding step.
         previous_alignment: `(batch, Tv)`, the previous step's weights (monotonic only; one-hot
             on the first source position before the first step).
-        return_attention_scores: also return the weights `(batch, [Tq,] Tv)`.
-        training: applies dropout when True.
+        return_attention_scores: also return the weights `(batch, [Tq,] Tv)`; with hard
+            sampling, then the positions the context read (one-hot, or α itself for a
+            `HardSampler(inference="expectation")` at inference), of the same shape.
+        training: applies dropout, or draws the hard positions, when True.
 
-    Returns the context `(batch, [Tq,] dv)` and, when asked, the weights.
+    Returns the context `(batch, [Tq,] dv)` and, when asked, the weights (and positions).
 
     Example:
     >>> attention = BahdanauAttention(units=16)
@@ -68,10 +75,11 @@ class BahdanauAttention(ScoreAttention):
     """
 
     def __init__(self, units, normalize=False, dropout=0.0, kernel_initializer="glorot_uniform",
-                 seed=None, monotonic=False, score_bias_init=0.0, sigmoid_noise=0.0, **kwargs):
+                 seed=None, monotonic=False, score_bias_init=0.0, sigmoid_noise=0.0, sampling="soft",
+                 **kwargs):
         super().__init__(dropout=dropout, kernel_initializer=kernel_initializer, seed=seed,
                          monotonic=monotonic, score_bias_init=score_bias_init,
-                         sigmoid_noise=sigmoid_noise, **kwargs)
+                         sigmoid_noise=sigmoid_noise, sampling=sampling, **kwargs)
         checks.check_positive_int("units", units)
         self.units = units
         self.normalize = bool(normalize)
@@ -91,10 +99,8 @@ class BahdanauAttention(ScoreAttention):
             self.attention_b = self.add_weight(name="attention_b", shape=(self.units,), initializer="zeros")
         self._build_monotonic()
 
-    def project_key(self, key):
+    def _project_key(self, key):
         """W₂ h for every key: `(batch, Tv, dk)` -> `(batch, Tv, units)`."""
-        self._check_built()
-        checks.check_rank("key", key, (3,))
         return ops.matmul(key, self.key_kernel)
 
     def _score_weights(self):

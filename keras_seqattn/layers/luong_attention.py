@@ -40,9 +40,11 @@ class LuongAttention(ScoreAttention):
         monotonic, score_bias_init, sigmoid_noise: monotonic attention (Raffel et al., 2017;
             tensorflow-addons' `LuongMonotonicAttention`), as in `BahdanauAttention`; not with
             `window`.
+        sampling: "soft", "hard" or a `HardSampler` (hard attention), as in `BahdanauAttention`.
 
     Call arguments: as `BahdanauAttention` (query `(batch, dq)` or `(batch, Tq, dq)`, value
-    `(batch, Tv, dv)`, key, query_mask, value_mask, projected_key, previous_alignment,
+    `(batch, Tv, dv)` or a feature map `(batch, H, W, dv)`, key, query_mask, value_mask,
+    projected_key, previous_alignment,
     return_attention_scores, training), plus `query_offset`: the target position of the first
     query (an int or a scalar tensor; the decoding step when the query is a single step), used by
     `local_mode="monotonic"`.
@@ -62,10 +64,11 @@ class LuongAttention(ScoreAttention):
 
     def __init__(self, score_mode="general", units=None, scale=False, window=None,
                  local_mode="predictive", dropout=0.0, kernel_initializer="glorot_uniform",
-                 seed=None, monotonic=False, score_bias_init=0.0, sigmoid_noise=0.0, **kwargs):
+                 seed=None, monotonic=False, score_bias_init=0.0, sigmoid_noise=0.0, sampling="soft",
+                 **kwargs):
         super().__init__(dropout=dropout, kernel_initializer=kernel_initializer, seed=seed,
                          monotonic=monotonic, score_bias_init=score_bias_init,
-                         sigmoid_noise=sigmoid_noise, **kwargs)
+                         sigmoid_noise=sigmoid_noise, sampling=sampling, **kwargs)
         checks.check_choice("score_mode", score_mode, SCORE_MODES)
         checks.check_positive_int("units", units, allow_none=True)
         checks.check_positive_int("window", window, allow_none=True)
@@ -101,10 +104,8 @@ class LuongAttention(ScoreAttention):
             self.position_v = weight("position_v", (units,))
         self._build_monotonic()
 
-    def project_key(self, key):
+    def _project_key(self, key):
         """The key-only part of the score: h̄ (dot), h̄ W_aᵀ (general) or W_h h̄ (concat)."""
-        self._check_built()
-        checks.check_rank("key", key, (3,))
         return key if self.score_mode == "dot" else ops.matmul(key, self.key_kernel)
 
     def _window_centers(self, query, value, value_mask, query_offset):

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_seqattn.layers.hard_sampler import get_sampler, serialize_sampler
 from keras_seqattn.ops import checks
 from keras_seqattn.ops.attention import scaled_dot_product_attention
 from keras_seqattn.ops.masks import attention_mask, combine_masks, lift_mask
@@ -19,6 +20,10 @@ class ScaledDotProduct(keras.layers.Layer):
         flash: the attention path: None picks the blocked path (tiles, no T x S matrix)
             for long sequences, True or False forces it or the dense path (see
             `keras_seqattn.ops.scaled_dot_product_attention`).
+        sampling: "soft" (the context is Σ α v), or "hard" or a `HardSampler`: hard attention
+            (Xu et al., 2015), each query (and head) reads the value at one key position drawn
+            from its weights while training, at the argmax otherwise (see `HardSampler`). Hard
+            attention computes the weights, so it takes the dense path.
 
     Call arguments:
         query: `(batch, T, d_k)`, or `(batch, T, heads, d_k)` for several heads at once.
@@ -29,7 +34,8 @@ class ScaledDotProduct(keras.layers.Layer):
         mask: optional attention mask `(batch, S)`, `(batch, T, S)` or, for 4-D inputs,
             `(batch, heads, T, S)`.
         use_causal_mask: query i attends keys j <= i only.
-        return_attention_scores: also return the weights `(batch, [heads,] T, S)`.
+        return_attention_scores: also return the weights `(batch, [heads,] T, S)` and, with hard
+            sampling, the positions read (one-hot, of the same shape).
         training: applies dropout when True.
 
     Masks are boolean, True = may attend, and all that are given combine with AND; a query left
@@ -43,10 +49,15 @@ class ScaledDotProduct(keras.layers.Layer):
     Reference: Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.2.1.
     """
 
-    def __init__(self, dropout=0.0, scale=None, seed=None, flash=None, **kwargs):
+    def __init__(self, dropout=0.0, scale=None, seed=None, flash=None, sampling="soft", **kwargs):
         super().__init__(**kwargs)
         checks.check_rate("dropout", dropout)
         checks.check_flash(flash)
+        self.sampler = get_sampler(sampling, seed)
+        if self.sampler is not None and (dropout > 0 or flash):
+            raise ValueError("Hard attention (`sampling`) takes neither `dropout` nor `flash=True`: it draws one "
+                             f"position from the weights. Received: sampling={sampling!r}, dropout={dropout}, "
+                             f"flash={flash}")
         if scale is not None and not isinstance(scale, (int, float)):
             raise ValueError(f"`scale` must be a number or None. Received: scale={scale!r}")
         self.dropout = dropout
@@ -71,13 +82,24 @@ class ScaledDotProduct(keras.layers.Layer):
             mask = ops.cast(mask, "bool")
             rank = max(len(mask.shape), 3)
             mask, padding = lift_mask(mask, rank), lift_mask(padding, rank)
-        return scaled_dot_product_attention(
+        result = scaled_dot_product_attention(
             query, key, value, mask=combine_masks(mask, padding), is_causal=use_causal_mask,
             scale=self.scale, dropout_rate=self.dropout, training=training, seed=self.seed_generator,
-            return_attention_scores=return_attention_scores, flash=self.flash)
+            return_attention_scores=return_attention_scores or self.sampler is not None, flash=self.flash)
+        if self.sampler is None:
+            return result
+        weights = result[1]
+        positions = ops.cast(self.sampler(weights, training=training), value.dtype)
+        if len(query.shape) == 3:
+            context = ops.einsum("bts,bsd->btd", positions, value)
+        else:  # query head h reads key/value head h // (heads / kv_heads)
+            groups = query.shape[2] // value.shape[2]
+            context = ops.einsum("bhts,bshd->bthd", positions, ops.repeat(value, groups, axis=2))
+        return (context, weights, ops.cast(positions, weights.dtype)) if return_attention_scores else context
 
     def get_config(self):
         config = super().get_config()
-        config.update(dropout=self.dropout, scale=self.scale, seed=self.seed, flash=self.flash)
+        config.update(dropout=self.dropout, scale=self.scale, seed=self.seed, flash=self.flash,
+                      sampling=serialize_sampler(self.sampler))
         return config
 

@@ -6,6 +6,12 @@ from keras_seqattn.ops.attention import dot_attention as dot_attention
 from keras_seqattn.ops.attention import dropout_multiplier as dropout_multiplier
 from keras_seqattn.ops.attention import masked_softmax as masked_softmax
 from keras_seqattn.ops.attention import scaled_dot_product_attention as scaled_dot_product_attention
+from keras_seqattn.ops.axes import flatten_feature_map as flatten_feature_map
+from keras_seqattn.ops.hard import argmax_positions as argmax_positions
+from keras_seqattn.ops.hard import attention_entropy as attention_entropy
+from keras_seqattn.ops.hard import position_log_prob as position_log_prob
+from keras_seqattn.ops.hard import sample_positions as sample_positions
+from keras_seqattn.ops.hard import straight_through_positions as straight_through_positions
 from keras_seqattn.ops.masks import attention_mask as attention_mask
 from keras_seqattn.ops.masks import causal_mask as causal_mask
 from keras_seqattn.ops.masks import combine_masks as combine_masks

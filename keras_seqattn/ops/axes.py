@@ -1,12 +1,24 @@
-"""Attention over chosen axes of high-rank inputs, as `keras.layers.MultiHeadAttention`'s
-`attention_axes`: an input `(batch, d_1, ..., d_n, ...)` is viewed as `(batch · O, A, ...)`, where A
-is the product of the attention axes' sizes (flattened in the order the axes are given) and O the
-product of the other d axes' sizes, which act as batch axes. Runs on every Keras backend.
+"""Views of inputs with more than one position axis. Attention over chosen axes of high-rank
+inputs, as `keras.layers.MultiHeadAttention`'s `attention_axes`: an input `(batch, d_1, ..., d_n, ...)`
+is viewed as `(batch · O, A, ...)`, where A is the product of the attention axes' sizes (flattened
+in the order the axes are given) and O the product of the other d axes' sizes, which act as batch
+axes. And feature maps `(batch, H, W, C)` as sequences of H·W positions. Runs on every Keras
+backend.
 """
 
 import math
 
 from keras import ops
+
+
+def flatten_feature_map(features, mask=None):
+    """A feature map `(batch, H, W, C)` (e.g. a CNN's output) as a sequence `(batch, H·W, C)` of
+    its positions, row by row (position i·W + j is row i, column j), and its optional spatial mask
+    `(batch, H, W)` (True = may attend) as `(batch, H·W)`. Weights over the positions come back to
+    `(..., H, W)` with `ops.reshape(weights, (*weights.shape[:-1], H, W))`."""
+    shape = ops.shape(features)
+    flat = ops.reshape(features, (shape[0], shape[1] * shape[2], shape[3]))
+    return flat, None if mask is None else ops.reshape(mask, (shape[0], shape[1] * shape[2]))
 
 
 def normalize_attention_axes(attention_axes, rank):

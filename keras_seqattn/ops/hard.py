@@ -1,0 +1,64 @@
+"""Hard attention (Xu et al., 2015, section 4.1): the context is the value at one position s drawn
+from the attention weights α (a Multinoulli), instead of their expectation Σ_i α_i v_i.
+
+Weights are probabilities over the last axis, 0 where masked; a row with no position left (all
+0) selects nothing, so its context is zero. Runs on every Keras backend.
+"""
+
+import keras
+from keras import ops
+
+from keras_seqattn.ops.attention import masked_softmax
+from keras_seqattn.ops.masks import LOWEST_SCORE
+
+
+def _perturbed_log_weights(weights, seed):
+    """log α + Gumbel noise (the Gumbel-max trick: its argmax is a draw from α), float32; masked
+    positions get `LOWEST_SCORE`, finite so that gradients stay finite."""
+    weights = ops.cast(weights, "float32")
+    valid = weights > 0
+    log_weights = ops.where(valid, ops.log(ops.where(valid, weights, 1.0)), LOWEST_SCORE)
+    uniform = keras.random.uniform(ops.shape(weights), minval=1e-20, maxval=1.0, seed=seed)
+    return ops.where(valid, log_weights - ops.log(-ops.log(uniform)), LOWEST_SCORE), valid
+
+
+def _one_hot_argmax(scores, valid):
+    """One-hot of the argmax over the last axis, zero for rows with no valid position."""
+    chosen = ops.one_hot(ops.argmax(scores, axis=-1), ops.shape(scores)[-1], dtype="float32")
+    return chosen * ops.cast(ops.any(valid, axis=-1, keepdims=True), "float32")
+
+
+def sample_positions(weights, seed=None):
+    """A one-hot `(..., S)` float32 draw of one position from `weights` `(..., S)`; masked
+    positions are never drawn. No gradient flows through the draw."""
+    perturbed, valid = _perturbed_log_weights(ops.stop_gradient(weights), seed)
+    return _one_hot_argmax(perturbed, valid)
+
+
+def straight_through_positions(weights, temperature=1.0, seed=None):
+    """A draw as `sample_positions` whose forward value is exactly one-hot and whose gradient is
+    that of the Gumbel-softmax relaxation softmax((log α + g) / temperature) (Jang et al., 2017;
+    the straight-through estimator of Bengio et al., 2013)."""
+    perturbed, valid = _perturbed_log_weights(weights, seed)
+    hard = _one_hot_argmax(perturbed, valid)
+    soft = masked_softmax(perturbed / temperature, valid)
+    return hard + (soft - ops.stop_gradient(soft))
+
+
+def argmax_positions(weights):
+    """The one-hot of the most likely position (zeros for a row with no position)."""
+    weights = ops.cast(weights, "float32")
+    return _one_hot_argmax(weights, weights > 0)
+
+
+def position_log_prob(weights, positions):
+    """log α_s of the positions `positions` selects (one-hot), 0 for rows that select none."""
+    chosen = ops.sum(ops.cast(weights, "float32") * ops.stop_gradient(ops.cast(positions, "float32")), axis=-1)
+    return ops.where(chosen > 0, ops.log(ops.where(chosen > 0, chosen, 1.0)), 0.0)
+
+
+def attention_entropy(weights):
+    """H[α] = -Σ_i α_i log α_i over the last axis (masked positions, α_i = 0, add nothing)."""
+    weights = ops.cast(weights, "float32")
+    valid = weights > 0
+    return -ops.sum(ops.where(valid, weights * ops.log(ops.where(valid, weights, 1.0)), 0.0), axis=-1)
