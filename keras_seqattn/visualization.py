@@ -1,6 +1,7 @@
 """Attention heat maps (needs matplotlib: `pip install keras-seqattn[examples]`): alignments of a
-translation, pooling weights over tokens, the two levels of a hierarchical attention network and
-the hops of a memory network. Runs on any Keras backend (it reads arrays)."""
+translation, pooling weights over tokens, the two levels of a hierarchical attention network, the
+hops of a memory network, and a caption's attention over an image. Runs on any Keras backend (it
+reads arrays)."""
 
 import numpy as np
 
@@ -105,6 +106,44 @@ def plot_memory_hops(weights, memories, path=None, title=None):
     memories = _tokens("memories", memories, weights.shape[1])
     return _heat_map(weights.T, [f"hop {k + 1}" for k in range(len(weights))], memories, "hop", "memory",
                      path, title)
+
+
+def plot_image_attention(image, alignments, words, path=None, title=None):
+    """Draw an image once, then once per caption word with that word's attention over the
+    feature map laid over it (as the figures of Xu et al., 2015), and return the figure.
+
+    Args:
+        image: `(height, width, 3)` RGB (floats in [0, 1] or uint8) or `(height, width)` grey.
+        alignments: `(T, H, W)`, each word's weights over the H × W feature map (e.g. one caption
+            of `AttentionDecoder`'s alignments); each cell covers an equal patch of the image.
+        words: the caption's words, at most T of them (steps after the end are cut off).
+        path, title: as in `plot_attention`.
+    """
+    Figure = _figure_class("plot_image_attention")
+    image, alignments = np.asarray(image), np.asarray(alignments, "float32")
+    if image.ndim not in (2, 3):
+        raise ValueError(f"`image` must be (height, width[, channels]). Received: image.shape={image.shape}")
+    if alignments.ndim != 3:
+        raise ValueError(f"`alignments` must have rank 3, (T, H, W). Received: alignments.shape={alignments.shape}")
+    words = _tokens("words", words, alignments.shape[0])
+    columns = len(words) + 1
+    figure = Figure(figsize=(1.6 * columns, 2.0))
+    axes = figure.subplots(1, columns, squeeze=False)[0]
+    extent = (0, image.shape[1], image.shape[0], 0)  # the weights' cells stretched over the image
+    for index, ax in enumerate(axes):
+        ax.imshow(image, cmap=None if image.ndim == 3 else "gray", extent=extent)
+        if index:
+            weights = alignments[index - 1]
+            ax.imshow(weights, cmap="magma", alpha=0.6, extent=extent, vmin=0.0, vmax=max(1e-6, float(weights.max())))
+            ax.set_title(_visible(str(words[index - 1])), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path, dpi=120)
+    return figure
 
 
 def _heat_map(matrix, columns, rows, xlabel, ylabel, path, title):

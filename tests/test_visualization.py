@@ -79,3 +79,26 @@ def test_memory_hops(tmp_path):
     assert (tmp_path / "hops.png").read_bytes()[:8] == PNG
     with pytest.raises(ValueError, match="memories"):
         plot_memory_hops(weights, ["a", "b", "c", "d"])
+
+
+def test_image_attention_overlays(tmp_path):
+    from keras_seqattn.visualization import plot_image_attention
+
+    image = np.zeros((12, 12, 3), "float32")
+    image[:6, :6, 0] = 1.0  # a red patch, top left
+    alignments = np.zeros((4, 3, 3), "float32")
+    alignments[:, 0, 0] = 1.0
+    figure = plot_image_attention(image, alignments, ["a", "red", "square"], path=tmp_path / "image.png",
+                                  title="a red square")
+    axes = figure.axes
+    assert len(axes) == 4  # the image, then one panel per word
+    assert [ax.get_title() for ax in axes] == ["", "a", "red", "square"]
+    np.testing.assert_array_equal(axes[2].images[1].get_array(), alignments[1])
+    assert axes[2].images[1].get_extent() == [0, 12, 12, 0]  # the 3 x 3 cells cover the whole image
+    assert (tmp_path / "image.png").read_bytes()[:8] == PNG
+    with pytest.raises(ValueError, match="alignments"):
+        plot_image_attention(image, alignments[0], ["a"])
+    with pytest.raises(ValueError, match="words"):
+        plot_image_attention(image, alignments, list("abcde"))
+    with pytest.raises(ValueError, match="image"):
+        plot_image_attention(np.zeros(5), alignments, ["a"])

@@ -3,7 +3,7 @@ graph, served as `serving_default(text) -> translation, score[, attention]`."""
 
 import tensorflow as tf
 
-from keras_seqattn.decoding import beam_search, greedy_search
+from keras_seqattn.export import serving
 from keras_seqattn.export.vocabulary import Vocabulary
 from keras_seqattn.ops import checks
 
@@ -52,47 +52,23 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
         batch_buckets: pad batches to powers of two (see above); False runs each batch as it is.
     """
     checks.check_tensorflow_backend("`export_translator`")
-    for name, vocabulary in (("source_vocabulary", source_vocabulary), ("target_vocabulary", target_vocabulary)):
-        if not isinstance(vocabulary, Vocabulary):
-            raise ValueError(f"`{name}` must be a keras_seqattn.export.Vocabulary. "
-                             f"Received: {name} of type {type(vocabulary).__name__}")
-    for name in ("initial_state", "step"):
-        if not callable(getattr(model, name, None)):
-            raise ValueError(f"`model` must have a `{name}` method (see `export_translator`). "
-                             f"Received: model of type {type(model).__name__}")
+    serving.check_vocabulary("source_vocabulary", source_vocabulary)
+    serving.check_vocabulary("target_vocabulary", target_vocabulary)
+    serving.check_model(model, "export_translator")
     checks.check_positive_int("max_source_length", max_source_length)
-    checks.check_positive_int("max_target_length", max_target_length)
-    checks.check_positive_int("beam_width", beam_width)
+    serving.check_search(max_target_length, beam_width)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def translate(text):
         batch = tf.shape(text)[0]
-        if batch_buckets:
-            powers = tf.bitwise.left_shift(1, tf.range(31))
-            bucket = tf.gather(powers, tf.argmax(tf.cast(powers >= batch, tf.int32)))  # the first >= batch
-            text = tf.pad(text, [[0, bucket - batch]])
-        source = source_vocabulary.encode(text)[:, :max_source_length]
+        source = source_vocabulary.encode(serving.to_bucket(text, batch_buckets))[:, :max_source_length]
         source = source.to_tensor(Vocabulary.PAD, shape=[None, max_source_length])
-        state = model.initial_state(source)
-        start = tf.fill([tf.shape(source)[0]], Vocabulary.START)
-        search = dict(end_id=Vocabulary.END, max_length=max_target_length, return_alignments=return_attention)
-        if beam_width == 1:
-            found = greedy_search(model.step, state, start, **search)
-        else:
-            found = beam_search(model.step, state, start, beam_width=beam_width,
-                                length_penalty=length_penalty, **search)
-            found = [x[:, 0] for x in found]  # the best hypothesis
-        outputs = {"translation": target_vocabulary.decode(found[0]), "score": found[1]}
-        if return_attention:
-            outputs["attention"] = found[2]
-        return {name: value[:batch] for name, value in outputs.items()}
+        return serving.search_and_decode(model, model.initial_state(source), tf.shape(source)[0], target_vocabulary,
+                                         max_target_length, beam_width, length_penalty, return_attention, batch,
+                                         "translation")
 
     module = tf.Module()
-    # The model's tf.Variables themselves (not Keras's wrappers), so that loaders of TF1 style
-    # (TensorFlow Serving, saved_model_cli) restore them too.
-    module.model_variables = [getattr(v, "value", v) for v in model.variables]
     module.source_vocabulary = source_vocabulary
     module.target_vocabulary = target_vocabulary
     module.translate = translate
-    tf.saved_model.save(module, export_dir, signatures={"serving_default": translate})
-    return module
+    return serving.save(module, model, export_dir, translate)

@@ -36,6 +36,10 @@ class HardSampler(keras.layers.Layer):
         reward_weight: λ_r of the REINFORCE term.
         entropy_weight: λ_e of the entropy term (it keeps the draws exploring).
         baseline_decay: b ← decay · b + (1 - decay) · mean(L) at each training call, in [0, 1).
+        expectation_probability: while training, each row reads the expectation Σ_i α_i v_i
+            (soft attention, with its exact gradient) instead of a draw with this probability;
+            Xu et al. use 0.5 with REINFORCE ("to further improve the robustness"). Such rows add
+            nothing to the REINFORCE term.
         seed: seed of the draws: an int makes training reproducible.
 
     Call arguments:
@@ -59,7 +63,7 @@ class HardSampler(keras.layers.Layer):
     """
 
     def __init__(self, estimator="straight_through", temperature=1.0, inference="argmax", reward_weight=1.0,
-                 entropy_weight=0.01, baseline_decay=0.9, seed=None, **kwargs):
+                 entropy_weight=0.01, baseline_decay=0.9, expectation_probability=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         checks.check_choice("estimator", estimator, ESTIMATORS)
         checks.check_number("temperature", temperature, 0, strict=True)
@@ -75,6 +79,11 @@ class HardSampler(keras.layers.Layer):
         self.reward_weight = float(reward_weight)
         self.entropy_weight = float(entropy_weight)
         self.baseline_decay = float(baseline_decay)
+        if not isinstance(expectation_probability, (int, float)) or isinstance(expectation_probability, bool) \
+                or not 0 <= expectation_probability <= 1:
+            raise ValueError("`expectation_probability` must be a number in [0, 1]. "
+                             f"Received: expectation_probability={expectation_probability!r}")
+        self.expectation_probability = float(expectation_probability)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.baseline = self.add_weight(name="baseline", shape=(), initializer="zeros", trainable=False)
@@ -83,8 +92,13 @@ class HardSampler(keras.layers.Layer):
         if not training:
             return hard.argmax_positions(weights) if self.inference == "argmax" else ops.cast(weights, "float32")
         if self.estimator == "straight_through":
-            return hard.straight_through_positions(weights, self.temperature, self.seed_generator)
-        return hard.sample_positions(weights, self.seed_generator)
+            positions = hard.straight_through_positions(weights, self.temperature, self.seed_generator)
+        else:
+            positions = hard.sample_positions(weights, self.seed_generator)
+        if self.expectation_probability:  # some rows read the expectation (soft attention) instead
+            soft = keras.random.uniform(ops.shape(weights)[:-1], seed=self.seed_generator) < self.expectation_probability
+            positions = ops.where(soft[..., None], ops.cast(weights, "float32"), positions)
+        return positions
 
     def score_function_loss(self, log_prob, entropy, loss, training=True):
         """The REINFORCE surrogate of the paper, per example: `log_prob` Σ log p(s) of the draws,
@@ -104,7 +118,8 @@ class HardSampler(keras.layers.Layer):
         config = super().get_config()
         config.update(estimator=self.estimator, temperature=self.temperature, inference=self.inference,
                       reward_weight=self.reward_weight, entropy_weight=self.entropy_weight,
-                      baseline_decay=self.baseline_decay, seed=self.seed)
+                      baseline_decay=self.baseline_decay, expectation_probability=self.expectation_probability,
+                      seed=self.seed)
         return config
 
 

@@ -52,9 +52,12 @@ def argmax_positions(weights):
 
 
 def position_log_prob(weights, positions):
-    """log α_s of the positions `positions` selects (one-hot), 0 for rows that select none."""
-    chosen = ops.sum(ops.cast(weights, "float32") * ops.stop_gradient(ops.cast(positions, "float32")), axis=-1)
-    return ops.where(chosen > 0, ops.log(ops.where(chosen > 0, chosen, 1.0)), 0.0)
+    """log α_s of the position `positions` selects, for rows where it is one-hot; 0 for rows that
+    select none or read a mixture (the expectation)."""
+    positions = ops.stop_gradient(ops.cast(positions, "float32"))
+    chosen = ops.sum(ops.cast(weights, "float32") * positions, axis=-1)
+    drawn = (chosen > 0) & (ops.max(positions, axis=-1) == 1.0)
+    return ops.where(drawn, ops.log(ops.where(drawn, chosen, 1.0)), 0.0)
 
 
 def attention_entropy(weights):

@@ -133,3 +133,16 @@ def test_bad_sampler_arguments(kwargs, argument):
 def test_bad_layer_arguments(make, argument):
     with pytest.raises(ValueError, match=argument):
         make()
+
+
+def test_expectation_probability_mixes_in_soft_rows_that_reinforce_ignores():
+    sampler = HardSampler(estimator="reinforce", expectation_probability=0.3, seed=9)
+    weights = np.tile(WEIGHTS, (4000, 1))
+    positions = sampler(weights, training=True).numpy()
+    soft = np.all(positions == WEIGHTS, axis=-1)
+    assert abs(soft.mean() - 0.3) < 0.03
+    assert np.all(positions[~soft].max(-1) == 1.0)  # the others are draws
+    log_prob = ops.position_log_prob(weights, positions).numpy()
+    assert np.all(log_prob[soft] == 0) and np.all(log_prob[~soft] < 0)
+    with pytest.raises(ValueError, match="expectation_probability"):
+        HardSampler(expectation_probability=1.5)
