@@ -1,5 +1,6 @@
-"""The functional core: pure functions over `keras.ops`, no weights. Kernels run XLA-compiled on
-the TensorFlow backend (see `keras_seqattn.ops.xla`)."""
+"""The functional core: functions over `keras.ops`, no weights, and the attention policy that says
+how they run. The dense attention, scores, masks, positions and hard-attention functions run on
+every Keras backend; the blocked path (`flash=True`, or chosen for long sequences) on TensorFlow."""
 
 from keras_seqattn.ops.attention import additive_attention as additive_attention
 from keras_seqattn.ops.attention import dot_attention as dot_attention
@@ -18,5 +19,11 @@ from keras_seqattn.ops.masks import combine_masks as combine_masks
 from keras_seqattn.ops.masks import local_window_mask as local_window_mask
 from keras_seqattn.ops.masks import padding_mask as padding_mask
 from keras_seqattn.ops.monotonic import monotonic_alignment as monotonic_alignment
+from keras_seqattn.ops.policy import AttentionPolicy as AttentionPolicy
+from keras_seqattn.ops.policy import get_policy as get_policy
+from keras_seqattn.ops.policy import load_policy as load_policy
+from keras_seqattn.ops.policy import policy_scope as policy_scope
+from keras_seqattn.ops.policy import save_policy as save_policy
+from keras_seqattn.ops.policy import set_policy as set_policy
 from keras_seqattn.ops.scores import additive_score as additive_score
 from keras_seqattn.ops.scores import dot_score as dot_score

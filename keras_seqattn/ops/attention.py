@@ -1,5 +1,7 @@
-"""Attention from scores: masked softmax (in float32) and the weighted sum of values, as
-XLA-compiled kernels (see `xla.py`), for the dot-product family and the additive family."""
+"""Attention from scores: masked softmax (in float32) and the weighted sum of values, as kernels
+that compile with XLA where the attention policy says so (`policy.py`, `xla.py`), for the
+dot-product family and the additive family. The dense kernels run on every Keras backend; the
+blocked path (`flash.py`) on TensorFlow only."""
 
 import keras
 import tensorflow as tf
@@ -8,21 +10,9 @@ from keras import ops
 from keras_seqattn.ops import checks
 from keras_seqattn.ops.flash import flash_attention
 from keras_seqattn.ops.masks import LOWEST_SCORE, causal_mask, combine_masks, lift_mask, local_window_mask
+from keras_seqattn.ops.policy import get_policy
 from keras_seqattn.ops.scores import additive_score, dot_score
 from keras_seqattn.ops.xla import xla_kernel
-
-# From this many scores per head (T·S), the blocked path; below it, the dense path. Measured on the
-# 2-core CPU against our dense kernel: with causality the blocked path is faster from 1024² on (at
-# 4096²: 0.6x the time forward, 0.7x forward+backward); without, its whole rows take about the same
-# time forward and 1.2-1.25x forward+backward (at 2048² and 4096²: the weights are recomputed), but
-# its memory stays O(T·block) where the dense path's grows as T·S (forward+backward at 8192²:
-# 1.2 GB against keras's 9.5 GB). `flash=False` trades that memory for the speed.
-FLASH_MIN_SCORES = 1024 * 1024
-# Scores per head in one whole-row tile of the blocked path (4 MB in float32, as a 1024 x 1024
-# online tile). Twice as many ran forward+backward 4-9% faster at L = 2048 and 8192, but its peak
-# RSS at L = 8192 grew by 750 MB instead of 430 MB (measured ad hoc, one process per size).
-_ROW_SCORES = 1 << 20
-
 
 def masked_softmax(scores, mask=None, empty_rows=True):
     """Softmax over the last axis, computed in float32.
@@ -88,10 +78,14 @@ def _dense_kernel(query, key, value, mask, multiplier, scale, *, is_causal, retu
     return output, ops.cast(weights, value.dtype)
 
 
-def _flash(query, key, value, mask, scale, *, is_causal, mask_per_query, mask_per_key, blocks):
+def _flash(query, key, value, mask, scale, *, is_causal, mask_per_query, mask_per_key, blocks, parallel):
     if scale is None:
         scale = 1.0 / ops.sqrt(ops.cast(ops.shape(query)[-1], "float32"))
-    return flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, mask_per_key, *blocks)
+    return flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, mask_per_key, *blocks,
+                           parallel_iterations=parallel)
+
+
+_flash_kernel = xla_kernel(_flash)
 
 
 def _tile_mask(mask, query, key):
@@ -108,30 +102,24 @@ def _tile_mask(mask, query, key):
     return mask, mask.shape[2] != 1, mask.shape[3] != 1
 
 
-# On a CPU-only host (see xla.py), XLA ran the causal tiles faster (forward at L = 4096: 0.85x the
-# time, measured ad hoc) and TensorFlow's own kernels the others (forward+backward at L = 4096:
-# 0.75x the time, the `ours` and `ours_xla` columns of benchmarks/results/attention_core.md).
-_flash_kernel = xla_kernel(_flash)
-_causal_flash_kernel = xla_kernel(_flash, on_cpu=True)
-
-
-def _flash_blocks(q_len, k_len, is_causal):
-    """Tile sizes measured best on the CPU. With causality, 256 x 256 (small tiles leave more above
-    the diagonal to skip). Without, whole rows while a query block of 64 or more rows x S keys
-    fits `_ROW_SCORES` (the largest power of two that does), else 1024 x 1024 online tiles. A
-    shorter (known) sequence gets the power of two that covers it, so that the tile sizes, part of
-    the kernel's trace key, take few values."""
+def flash_blocks(q_len, k_len, is_causal, policy):
+    """The tiles of the blocked path under `policy`: `(query_block, key_block)`, with
+    `key_block=None` for whole rows and `"causal_rows"` for causal rows. A shorter (known)
+    sequence gets the power of two that covers it, so that the tile sizes, part of the kernel's
+    trace key, take few values."""
     if is_causal:
-        return _fit_block(256, q_len), _fit_block(256, k_len)
-    if k_len is not None and 64 * k_len <= _ROW_SCORES:
-        return _fit_block(1 << ((_ROW_SCORES // k_len).bit_length() - 1), q_len), None
-    return _fit_block(1024, q_len), _fit_block(1024, k_len)
+        if policy.causal_kind == "rows":
+            return _fit_block(policy.causal_rows, q_len), "causal_rows"
+        return _fit_block(policy.causal_tiles[0], q_len), _fit_block(policy.causal_tiles[1], k_len)
+    if k_len is not None and policy.min_row_block * k_len <= policy.row_scores:
+        return _fit_block(1 << ((policy.row_scores // k_len).bit_length() - 1), q_len), None
+    return _fit_block(policy.online_tiles[0], q_len), _fit_block(policy.online_tiles[1], k_len)
 
 
 def _fit_block(block, length):
     if length is None or length >= block:
         return block
-    return max(8, 1 << (length - 1).bit_length())
+    return max(1, 1 << (length - 1).bit_length())
 
 
 def scaled_dot_product_attention(
@@ -146,6 +134,7 @@ def scaled_dot_product_attention(
     seed=None,
     return_attention_scores=False,
     flash=None,
+    policy=None,
 ):
     """Scaled dot-product attention, softmax(Q Kᵀ · scale) V (Vaswani et al., 2017, eq. 1).
 
@@ -164,9 +153,12 @@ def scaled_dot_product_attention(
             for 3-D inputs).
         flash: which path computes it. None (default) picks the blocked path
             (`ops/flash.py`: no T x S matrix in the forward or backward pass) when T and S are
-            known when traced and T·S ≥ `FLASH_MIN_SCORES`, and no weights or dropout are needed;
-            True forces it (TensorFlow only; not with `return_attention_scores` or training
-            dropout); False forces the dense path. Both give the same outputs and gradients to 1e-5.
+            known when traced, T·S ≥ the policy's `blocked_min_scores`, no weights or dropout are
+            needed, and, while training, the dense path's score matrices would not fit the
+            policy's `training_budget`; True forces it (TensorFlow only; not with
+            `return_attention_scores` or training dropout); False forces the dense path. Both
+            give the same outputs and gradients to 1e-5.
+        policy: the `AttentionPolicy` (tiles, thresholds, XLA); default `get_policy()`.
 
     A query with no key left to attend gets a zero output (never NaN); the softmax runs in float32.
     Returns `(batch, T, heads, dv)` (or `(batch, T, dv)`), and the weights when asked.
@@ -202,14 +194,23 @@ def scaled_dot_product_attention(
         multiplier = dropout_multiplier(shape, dropout_rate, seed)
     if scale is not None:
         scale = ops.convert_to_tensor(scale, "float32")
-    if _use_flash(flash, q_len, key.shape[1], multiplier is not None, return_attention_scores):
-        kernel = _causal_flash_kernel if is_causal else _flash_kernel
+    policy = policy or get_policy()
+    training_scores = batch * heads * q_len * key.shape[1] if training and None not in (batch, heads, q_len) \
+        and key.shape[1] is not None else None
+    if _use_flash(flash, q_len, key.shape[1], multiplier is not None, return_attention_scores, policy,
+                  bool(training), training_scores):
+        blocks = flash_blocks(q_len, key.shape[1], bool(is_causal), policy)
         mask, per_query, per_key = _tile_mask(mask, query, key)
-        output = kernel(query, key, value, mask, scale, is_causal=bool(is_causal), mask_per_query=per_query,
-                        mask_per_key=per_key, blocks=_flash_blocks(q_len, key.shape[1], bool(is_causal)))
+        # "auto": XLA for the causal online tiles in float32 only; XLA's CPU code for bfloat16
+        # products is slower than oneDNN's (benchmarks/results/half_precision.md).
+        xla = policy.compile == "always" or (policy.compile == "auto" and is_causal and blocks[1] != "causal_rows"
+                                             and query.dtype == "float32")
+        output = _flash_kernel(query, key, value, mask, scale, xla=xla, is_causal=bool(is_causal),
+                               mask_per_query=per_query, mask_per_key=per_key, blocks=blocks,
+                               parallel=policy.parallel_iterations)
         return ops.squeeze(output, 2) if one_head else output
     result = _dense_kernel(
-        query, key, value, mask, multiplier, scale,
+        query, key, value, mask, multiplier, scale, xla=policy.compile == "always",
         is_causal=bool(is_causal), return_weights=bool(return_attention_scores),
     )
     if not return_attention_scores:
@@ -220,7 +221,7 @@ def scaled_dot_product_attention(
     return output, weights
 
 
-def _use_flash(flash, q_len, k_len, dropout, return_attention_scores):
+def _use_flash(flash, q_len, k_len, dropout, return_attention_scores, policy, training, training_scores):
     checks.check_flash(flash)
     if flash:
         checks.check_tensorflow_backend("`flash=True` (the blocked path)")
@@ -230,9 +231,12 @@ def _use_flash(flash, q_len, k_len, dropout, return_attention_scores):
                 f"to them. Received: flash=True, return_attention_scores={return_attention_scores}, "
                 f"dropout while training={dropout}")
         return True
-    return (flash is None and keras.backend.backend() == "tensorflow" and not dropout
-            and not return_attention_scores and q_len is not None and k_len is not None
-            and q_len * k_len >= FLASH_MIN_SCORES)
+    if (flash is not None or keras.backend.backend() != "tensorflow" or dropout or return_attention_scores
+            or q_len is None or k_len is None or q_len * k_len < policy.blocked_min_scores):
+        return False
+    # Training keeps the dense path while its forward+backward score matrices (about three
+    # float32 copies) fit the budget; an unknown batch size counts as over it.
+    return not (training and training_scores is not None and 3 * 4 * training_scores <= policy.training_budget)
 
 
 def _mask_4d(mask, expected, one_head):
@@ -308,7 +312,7 @@ def additive_attention(
     centers, window = _local_window(query, key, value, mask, window_centers, window, gaussian)
     return _additive_kernel(
         query, key, value, attention_v, bias, mask, centers, window, dropout_multiplier,
-        gaussian=bool(gaussian),
+        xla=get_policy().compile == "always", gaussian=bool(gaussian),
     )
 
 
@@ -322,7 +326,7 @@ def dot_attention(
     centers, window = _local_window(query, key, value, mask, window_centers, window, gaussian)
     return _dot_kernel(
         query, key, value, scale, mask, centers, window, dropout_multiplier,
-        gaussian=bool(gaussian),
+        xla=get_policy().compile == "always", gaussian=bool(gaussian),
     )
 
 

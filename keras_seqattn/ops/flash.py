@@ -8,37 +8,44 @@ Only a `query_block x key_block` tile of scores exists at any time. With `is_cau
 entirely above the diagonal are never visited (the loop stops at the diagonal), and masks (padding,
 per-query, per-head) are applied per tile. The gradient recomputes the tiles from the saved
 log-sum-exp (one loop over key blocks, an inner loop over the query blocks that see them), so
-training memory is O(T · block) too. Everything runs in float32 and is cast back at the end.
+training memory is O(T · block) too. The matrix products run in the input precision (bfloat16 or
+float16 inputs stay so; oneDNN and GPUs accumulate them in float32), everything else in float32:
+scores once computed, the softmax and its statistics (running max, sum, log-sum-exp), the output
+and gradient accumulators, as FlashAttention does.
 
-Without causality, and while a block of queries times all S keys is small, a tile may instead span
-whole rows (`key_block=None`): each query block's scores over every key get an exact softmax in
-one step (TensorFlow's fused softmax kernel), with no running maximum to rescale, and the gradient
-recomputes them the same way. Memory stays O(query_block · S); on the 2-core CPU, with 256-row
-blocks at L = 4096, this ran forward in 0.84x the time of 1024 x 1024 online tiles and
-forward+backward in 0.92x.
+Whole rows (`key_block=None`): while a block of queries times all S keys is small, each query
+block's scores over every key get an exact softmax in one step (TensorFlow's fused softmax
+kernel), with no running maximum to rescale, and the gradient recomputes them the same way. With
+causality (`key_block="causal_rows"`), query block i takes only the keys up to its last row, so
+the work above the diagonal is skipped as the online tiles skip it; its key length changes from
+block to block, which XLA cannot compile: inside an XLA context the online tiles run instead.
+Memory stays O(query_block · S).
 
-This is the TensorFlow path of `scaled_dot_product_attention` (ops/attention.py), which picks it.
+This is the TensorFlow path of `scaled_dot_product_attention` (ops/attention.py), which picks it
+and its tiles from the attention policy (ops/policy.py).
 """
 
 import functools
 
 import tensorflow as tf
 
+from tensorflow.python.ops import control_flow_util  # whether a graph is being compiled by XLA
+
 from keras_seqattn.ops.masks import LOWEST_SCORE
 
-# Outside XLA, how many iterations of a loop TensorFlow may run at once, each with its tile's
-# temporaries: 2 overlaps the tiles' ops on the 2-core CPU (forward+backward at L = 4096: 0.84x the
-# time of 1); TensorFlow's default of 10 let a 2-block encoder's training RSS grow by 2.7 GB
-# instead of 1.4 GB.
-_PARALLEL = 2
+
+def in_xla_context():
+    """Whether the ops being built now will be compiled by XLA (inside `jit_compile=True`)."""
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, mask_per_key, query_block,
-                    key_block):
+                    key_block, parallel_iterations=2):
     """query (B, T, H, d), key (B, S, K, d), value (B, S, K, dv), mask (B|1, H|1, T|1, S|1) bool or
     None (`mask_per_query` / `mask_per_key`: its third / fourth axis is T / S, not 1), scale a
     float32 scalar -> (B, T, H, dv). Causal masks key j > query i. `key_block=None` tiles whole
-    rows (not with causality)."""
+    rows (not with causality), `"causal_rows"` causal rows. `parallel_iterations`: tiles a loop
+    may run at once outside XLA."""
     if key_block is None and is_causal:
         raise ValueError("Whole-row tiles (`key_block=None`) take no causal mask: give a `key_block`. "
                          f"Received: key_block=None, is_causal={is_causal}")
@@ -46,14 +53,18 @@ def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, m
     heads, kv_heads = tf.shape(query)[2], tf.shape(key)[2]
     key, value = (tf.repeat(x, heads // kv_heads, axis=2) for x in (key, value))
     # (B, H, T, d) layout, float32, queries pre-scaled.
-    query, key, value = (tf.transpose(tf.cast(x, tf.float32), [0, 2, 1, 3]) for x in (query, key, value))
-    query = query * scale
-    if key_block is None:
-        rows = _Rows(tf.shape(query)[2], query_block, mask, mask_per_query)
+    compute = dtype if dtype in (tf.bfloat16, tf.float16) else tf.float32  # the products' precision
+    query, key, value = (tf.transpose(tf.cast(x, compute), [0, 2, 1, 3]) for x in (query, key, value))
+    query = query * tf.cast(scale, compute)
+    if key_block == "causal_rows" and in_xla_context():  # varying key lengths: the online tiles
+        key_block = query_block
+    if key_block is None or key_block == "causal_rows":
+        rows = _Rows(tf.shape(query)[2], tf.shape(key)[2], query_block, mask, mask_per_query, key_block is not None,
+                     parallel_iterations)
         attend = _differentiable(functools.partial(_rows_forward, rows), functools.partial(_rows_backward, rows))
     else:
         tiles = _Tiles(tf.shape(query)[2], tf.shape(key)[2], query_block, key_block, is_causal, mask,
-                       mask_per_query, mask_per_key)
+                       mask_per_query, mask_per_key, parallel_iterations)
         attend = _differentiable(functools.partial(_forward, tiles), functools.partial(_backward, tiles))
 
     output = attend(query, key, value)
@@ -63,8 +74,9 @@ def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, m
 class _Tiles:
     """The block geometry shared by the forward and backward loops, and the mask of one tile."""
 
-    def __init__(self, q_len, k_len, query_block, key_block, is_causal, mask, mask_per_query, mask_per_key):
-        self.q_len, self.k_len = q_len, k_len
+    def __init__(self, q_len, k_len, query_block, key_block, is_causal, mask, mask_per_query, mask_per_key,
+                 parallel):
+        self.q_len, self.k_len, self.parallel = q_len, k_len, parallel
         self.qb, self.kb, self.is_causal = query_block, key_block, is_causal
         self.nq = (q_len + query_block - 1) // query_block
         self.nk = (k_len + key_block - 1) // key_block
@@ -118,23 +130,50 @@ class _Tiles:
 
 
 class _Rows:
-    """Whole-row tiles: query blocks of `query_block` rows, each against all S keys."""
+    """Whole-row tiles: query blocks of `query_block` rows, each against all S keys, or with
+    `causal` against the keys up to its last row."""
 
-    def __init__(self, q_len, query_block, mask, mask_per_query):
-        self.q_len, self.qb = q_len, query_block
+    def __init__(self, q_len, k_len, query_block, mask, mask_per_query, causal, parallel):
+        self.q_len, self.k_len, self.qb, self.causal, self.parallel = q_len, k_len, query_block, causal, parallel
         self.nq = (q_len + query_block - 1) // query_block
-        self.mask, self.mask_per_query, self.attended = mask, mask_per_query, None
-        if mask is not None:  # (B|1, H|1, nq|1, qb|1, S); rows with no key to attend get zeros
-            self.attended = tf.cast(tf.reduce_any(mask, axis=-1, keepdims=True), tf.float32)
+        self.mask, self.mask_per_query = mask, mask_per_query
+        if mask is not None:  # (B|1, H|1, nq|1, qb|1, S|1)
             self.mask = _blocks(mask, query_block, self.nq) if mask_per_query else mask[:, :, None]
 
+    def keys_of(self, i):
+        """How many keys query block i sees."""
+        return tf.minimum(self.k_len, (i + 1) * self.qb) if self.causal else self.k_len
+
     def weights(self, i, query, key):
-        """The softmax weights (B, H, qb, S) of query block i (`query` (B, H, qb, d))."""
-        scores = tf.einsum("bhqd,bhkd->bhqk", query, key)
+        """The softmax weights (B, H, qb, keys_of(i)) of query block i (`query` (B, H, qb, d),
+        `key` its keys); rows with no key to attend are zero."""
+        scores = _product("bhqd,bhkd->bhqk", query, key)
+        allowed = None
+        if self.causal:
+            allowed = (tf.range(tf.shape(key)[2])[None, :] <= i * self.qb + tf.range(self.qb)[:, None])[None, None]
         if self.mask is not None:
             mask = tf.gather(self.mask, i, axis=2) if self.mask_per_query else self.mask[:, :, 0]
-            scores = tf.where(mask, scores, LOWEST_SCORE)
-        return tf.nn.softmax(scores)
+            mask = mask[..., :tf.shape(key)[2]]
+            allowed = mask if allowed is None else allowed & mask
+        if allowed is None:
+            return tf.nn.softmax(scores)
+        weights = tf.nn.softmax(tf.where(allowed, scores, LOWEST_SCORE))
+        if self.mask is None:  # causality alone leaves every row its first key
+            return weights
+        return tf.where(tf.reduce_any(allowed, axis=-1, keepdims=True), weights, 0.0)
+
+    def widen(self, x):
+        """Key-block gradients `(B, H, keys_of(i), d)` zero-padded to all S keys."""
+        if not self.causal:
+            return x
+        return tf.pad(x, [[0, 0], [0, 0], [0, self.k_len - tf.shape(x)[2]], [0, 0]])
+
+
+def _product(equation, a, b):
+    """`tf.einsum(equation, a, b)` in the precision of the attention's inputs (the lower of the
+    two operands' dtypes: the float32 operand is cast down), returned in float32."""
+    compute = a.dtype if a.dtype != tf.float32 else b.dtype
+    return tf.cast(tf.einsum(equation, tf.cast(a, compute), tf.cast(b, compute)), tf.float32)
 
 
 def _differentiable(forward, backward):
@@ -146,7 +185,12 @@ def _differentiable(forward, backward):
         # Run eagerly, a tape would record (and keep alive) every tile: the loops see constants.
         query, key, value = (tf.stop_gradient(x) for x in (query, key, value))
         results = forward(query, key, value)
-        return results[0], lambda d_output: backward(query, key, value, *results, d_output)
+
+        def gradient(d_output):
+            grads = backward(query, key, value, *results, tf.cast(d_output, tf.float32))
+            return tuple(tf.cast(g, x.dtype) for g, x in zip(grads, (query, key, value)))
+
+        return results[0], gradient
 
     return attend
 
@@ -178,26 +222,26 @@ def _forward(tiles, query, key, value):
                  tf.zeros(tf.concat([rows, tf.shape(values)[-1:]], 0)))
 
         def key_block(j, m, total, out):
-            scores = tf.einsum("bhqd,bhkd->bhqk", q, tf.gather(keys, j, axis=2))
+            scores = _product("bhqd,bhkd->bhqk", q, tf.gather(keys, j, axis=2))
             scores = tiles.masked(i, j, scores, -float("inf"))
             m_new = tf.maximum(m, tf.reduce_max(scores, axis=-1))
             shift = tf.where(tf.math.is_inf(m_new), 0.0, m_new)  # rows with nothing yet
             p = tf.exp(scores - shift[..., None])
             rescale = tf.exp(m - shift)
-            new_out = out * rescale[..., None] + tf.einsum("bhqk,bhkd->bhqd", p, tf.gather(values, j, axis=2))
+            new_out = out * rescale[..., None] + _product("bhqk,bhkd->bhqd", p, tf.gather(values, j, axis=2))
             new_total = total * rescale + tf.reduce_sum(p, axis=-1)
             # The loop keeps the shapes it started with (a block of one row is known statically).
             return j + 1, tf.ensure_shape(m_new, m.shape), tf.ensure_shape(new_total, total.shape), \
                 tf.ensure_shape(new_out, out.shape)
 
         _, m, total, out = tf.while_loop(lambda j, *_: j < tiles.key_blocks_of(i), key_block, start,
-                                         parallel_iterations=_PARALLEL)
+                                         parallel_iterations=tiles.parallel)
         attended = total > 0
         out = out / tf.where(attended, total, 1.0)[..., None]  # empty rows: 0
         return out, tf.where(attended, m + tf.math.log(tf.where(attended, total, 1.0)), float("inf"))
 
     out, log_sum = tf.map_fn(query_block, tf.range(tiles.nq), fn_output_signature=(tf.float32, tf.float32),
-                            parallel_iterations=_PARALLEL)
+                            parallel_iterations=tiles.parallel)
     return _unblock(out, tiles.q_len), _unblock(log_sum, tiles.q_len)
 
 
@@ -206,33 +250,34 @@ def _rows_forward(rows, query, key, value):
     queries = _blocks(query, rows.qb, rows.nq)
 
     def query_block(i):
-        return tf.einsum("bhqk,bhkd->bhqd", rows.weights(i, tf.gather(queries, i, axis=2), key), value)
+        end = rows.keys_of(i)
+        p = rows.weights(i, tf.gather(queries, i, axis=2), key[:, :, :end])
+        return _product("bhqk,bhkd->bhqd", p, value[:, :, :end])
 
     out = tf.map_fn(query_block, tf.range(rows.nq), fn_output_signature=tf.float32,
-                    parallel_iterations=_PARALLEL)
-    out = _unblock(out, rows.q_len)
-    return (out if rows.attended is None else out * rows.attended,)
+                    parallel_iterations=rows.parallel)
+    return (_unblock(out, rows.q_len),)
 
 
 def _rows_backward(rows, query, key, value, output, d_output):
     """As `_backward`, with the weights of each query block recomputed by `rows.weights`."""
-    if rows.attended is not None:  # rows with no key to attend: their (uniform) weights get no gradient
-        d_output *= rows.attended
     queries, d_outputs = _blocks(query, rows.qb, rows.nq), _blocks(d_output, rows.qb, rows.nq)
     deltas = _blocks(tf.reduce_sum(d_output * output, axis=-1), rows.qb, rows.nq)
 
     def query_block(i, d_queries, d_key, d_value):
-        q, d_out = tf.gather(queries, i, axis=2), tf.gather(d_outputs, i, axis=2)
-        p = rows.weights(i, q, key)
-        d_value += tf.einsum("bhqk,bhqd->bhkd", p, d_out)
-        d_s = p * (tf.einsum("bhqd,bhkd->bhqk", d_out, value) - tf.gather(deltas, i, axis=2)[..., None])
-        d_queries = d_queries.write(i, tf.einsum("bhqk,bhkd->bhqd", d_s, key))
-        return i + 1, d_queries, d_key + tf.einsum("bhqk,bhqd->bhkd", d_s, q), d_value
+        end = rows.keys_of(i)
+        q, d_out, k, v = tf.gather(queries, i, axis=2), tf.gather(d_outputs, i, axis=2), key[:, :, :end], \
+            value[:, :, :end]
+        p = rows.weights(i, q, k)  # rows with no key to attend: zero weights, so no gradient
+        d_value += rows.widen(_product("bhqk,bhqd->bhkd", p, d_out))
+        d_s = p * (_product("bhqd,bhkd->bhqk", d_out, v) - tf.gather(deltas, i, axis=2)[..., None])
+        d_queries = d_queries.write(i, _product("bhqk,bhkd->bhqd", d_s, k))
+        return i + 1, d_queries, d_key + rows.widen(_product("bhqk,bhqd->bhkd", d_s, q)), d_value
 
     d_queries = tf.TensorArray(tf.float32, rows.nq, element_shape=[None] * 4)
-    start = (0, d_queries, tf.zeros_like(key), tf.zeros_like(value))
+    start = (0, d_queries, tf.zeros_like(key, tf.float32), tf.zeros_like(value, tf.float32))
     _, d_queries, d_key, d_value = tf.while_loop(lambda i, *_: i < rows.nq, query_block, start,
-                                                 parallel_iterations=_PARALLEL)
+                                                 parallel_iterations=rows.parallel)
     return _unblock(d_queries.stack(), rows.q_len), d_key, d_value
 
 
@@ -249,27 +294,26 @@ def _backward(tiles, query, key, value, output, log_sum, d_output):
 
         def query_block(i, d_queries, d_k, d_v):
             q, d_out = tf.gather(queries, i, axis=2), tf.gather(d_outputs, i, axis=2)
-            scores = tf.einsum("bhqd,bhkd->bhqk", q, k)
+            scores = _product("bhqd,bhkd->bhqk", q, k)
             p = tf.exp(scores - tf.gather(log_sums, i, axis=2)[..., None])
             p = tiles.masked(i, j, p, 0.0)
-            d_v += tf.einsum("bhqk,bhqd->bhkd", p, d_out)
-            d_p = tf.einsum("bhqd,bhkd->bhqk", d_out, v)
+            d_v += _product("bhqk,bhqd->bhkd", p, d_out)
+            d_p = _product("bhqd,bhkd->bhqk", d_out, v)
             d_s = p * (d_p - tf.gather(deltas, i, axis=2)[..., None])
-            d_q = tf.einsum("bhqk,bhkd->bhqd", d_s, k)
+            d_q = _product("bhqk,bhkd->bhqd", d_s, k)
             d_queries = tf.tensor_scatter_nd_add(d_queries, [[i]], d_q[None])
-            return i + 1, d_queries, d_k + tf.einsum("bhqk,bhqd->bhkd", d_s, q), d_v
+            return i + 1, d_queries, d_k + _product("bhqk,bhqd->bhkd", d_s, q), d_v
 
-        start = (tiles.first_query_block_of(j), d_queries, tf.zeros_like(k), tf.zeros_like(v))
+        start = (tiles.first_query_block_of(j), d_queries, tf.zeros_like(k, tf.float32), tf.zeros_like(v, tf.float32))
         _, d_queries, d_k, d_v = tf.while_loop(lambda i, *_: i < tiles.nq, query_block, start,
-                                               parallel_iterations=_PARALLEL)
+                                               parallel_iterations=tiles.parallel)
         d_keys = tf.tensor_scatter_nd_update(d_keys, [[j]], d_k[None])
         d_values = tf.tensor_scatter_nd_update(d_values, [[j]], d_v[None])
         return j + 1, d_queries, d_keys, d_values
 
     block_major = [2, 0, 1, 3, 4]  # (B, H, n, block, d) -> (n, B, H, block, d)
-    start = (0, tf.zeros_like(tf.transpose(queries, block_major)),
-             tf.zeros_like(tf.transpose(keys, block_major)), tf.zeros_like(tf.transpose(values, block_major)))
+    start = (0, *(tf.zeros_like(tf.transpose(x, block_major), tf.float32) for x in (queries, keys, values)))
     _, d_queries, d_keys, d_values = tf.while_loop(lambda j, *_: j < tiles.nk, key_block, start,
-                                                   parallel_iterations=_PARALLEL)
+                                                   parallel_iterations=tiles.parallel)
     return (_unblock(d_queries, tiles.q_len), _unblock(d_keys, tiles.k_len),
             _unblock(d_values, tiles.k_len))

@@ -1,7 +1,9 @@
-"""Positional encodings added to `(batch, T, d)` sequences, as XLA-compiled kernels."""
+"""Positional encodings added to `(batch, T, d)` sequences, as kernels that compile with XLA where
+the attention policy says so. Every Keras backend."""
 
 from keras import ops
 
+from keras_seqattn.ops.policy import get_policy
 from keras_seqattn.ops.xla import xla_kernel
 
 
@@ -32,10 +34,10 @@ def _add_rows(inputs, table, start_index):
 
 def add_sinusoidal_encoding(inputs, start_index=0, max_wavelength=10000.0):
     """`inputs` `(batch, T, d)` plus the sinusoids of positions `start_index ... start_index + T - 1`."""
-    return _add_sinusoids(inputs, ops.convert_to_tensor(start_index, "int32"),
+    return _add_sinusoids(inputs, ops.convert_to_tensor(start_index, "int32"), xla=get_policy().compile == "always",
                           max_wavelength=float(max_wavelength))
 
 
 def add_learned_encoding(inputs, table, start_index=0):
     """`inputs` `(batch, T, d)` plus rows `start_index ... start_index + T - 1` of `table` `(L, d)`."""
-    return _add_rows(inputs, table, ops.convert_to_tensor(start_index, "int32"))
+    return _add_rows(inputs, table, ops.convert_to_tensor(start_index, "int32"), xla=get_policy().compile == "always")

@@ -1,14 +1,11 @@
-"""The XLA-compile wrapper that every kernel of the functional core runs through.
+"""The XLA-compile wrapper that the kernels of the functional core run through.
 
 Keras resolves `jit_compile="auto"` to False on CPU, and a layer called eagerly is never compiled,
-so on the TensorFlow backend each kernel compiles itself: `xla_kernel(fn)` returns a callable that
-runs `fn` inside `tf.function(jit_compile=True)` when a GPU or TPU is visible. On a CPU-only host
-it runs `fn`'s TensorFlow ops as they are, in the caller's graph or eagerly, unless the kernel is
-declared with `on_cpu=True` (the causal blocked attention, which XLA runs faster there): for the
-other attention kernels on this CPU, TensorFlow's own kernels were measured faster than XLA's code
-(compare the `ours` and `ours_xla` columns of benchmarks/results/attention_core.md), and a nested
-graph function with unknown dimensions doubled the backward time. A caller's `jit_compile=True`
-function compiles every kernel with XLA, as part of itself.
+so on the TensorFlow backend a kernel can compile itself: `kernel(*tensors, xla=True, **static)`
+runs `fn` inside `tf.function(jit_compile=True)`; `xla=False` runs `fn`'s TensorFlow ops as they are,
+in the caller's graph or eagerly. Which kernels compile is the attention policy's decision
+(`keras_seqattn.ops.policy`); a caller's `jit_compile=True` function compiles every kernel with
+XLA, as part of itself.
 
 The function is traced once per combination of tensor dtypes, tensor ranks, which optional tensors
 are present and the static (non-tensor) keyword arguments; never once per batch size or sequence
@@ -23,14 +20,14 @@ import keras
 
 
 class _Kernel:
-    def __init__(self, fn, on_cpu):
-        self.fn, self.on_cpu = fn, on_cpu
+    def __init__(self, fn):
+        self.fn = fn
         self.functions = {}
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
 
-    def __call__(self, *tensors, **static):
-        if keras.backend.backend() != "tensorflow" or not (self.on_cpu or accelerated()):
+    def __call__(self, *tensors, xla=False, **static):
+        if not xla or keras.backend.backend() != "tensorflow":
             return self.fn(*tensors, **static)
         import tensorflow as tf
 
@@ -56,25 +53,17 @@ class _Kernel:
         return sum(f.experimental_get_tracing_count() for f in self.functions.values())
 
 
-@functools.cache
-def accelerated():
-    """Whether TensorFlow sees a GPU or TPU, where the kernels compile with XLA."""
-    import tensorflow as tf
-
-    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
-
-
 def _call_with_slots(fn, slots, static, *present):
     """Call `fn` with the present tensors back in their slots and None in the others."""
     present = iter(present)
     return fn(*[next(present) if slot else None for slot in slots], **static)
 
 
-def xla_kernel(fn, on_cpu=False):
-    """Decorator: run `fn(*tensors, **static)` XLA-compiled (see the module docstring); on a
-    CPU-only host only with `on_cpu=True`.
+def xla_kernel(fn):
+    """Decorator: `fn(*tensors, **static)` callable as `kernel(*tensors, xla=..., **static)`, run
+    XLA-compiled when `xla` is true (see the module docstring).
 
     Positional arguments are tensors or None; keyword arguments are static Python values that
-    select the program (flags, rates), hashable, and part of the trace key.
+    select the program (flags, rates, tile sizes), hashable, and part of the trace key.
     """
-    return _Kernel(fn, on_cpu)
+    return _Kernel(fn)

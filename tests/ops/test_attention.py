@@ -142,34 +142,35 @@ def _dense(query, key, value, *, is_causal):
 
 
 def test_a_compiled_kernel_is_traced_once_across_batch_sizes_and_lengths():
-    kernel = xla.xla_kernel(_dense, on_cpu=True)
-    kernel(*_qkv(), is_causal=True)
+    kernel = xla.xla_kernel(_dense)
+    kernel(*_qkv(), xla=True, is_causal=True)
     assert kernel.tracing_count() == 1
     for batch, q_len, k_len in itertools.product((1, 3), (2, 9), (4, 11)):
-        kernel(*_qkv(batch, q_len, k_len), is_causal=True)
+        kernel(*_qkv(batch, q_len, k_len), xla=True, is_causal=True)
     assert kernel.tracing_count() == 1
-    kernel(*_qkv(), is_causal=False)  # a static argument selects another program
+    kernel(*_qkv(), xla=True, is_causal=False)  # a static argument selects another program
     assert kernel.tracing_count() == 2
 
 
-def _graph_of_a_caller(kernel):
-    """(functions marked for XLA, op types) of a non-XLA graph that calls `kernel`."""
+def _graph_of_a_caller(call):
+    """(functions marked for XLA, op types) of a non-XLA graph that runs `call(q, k, v)`."""
     query, key, value = (tf.constant(x) for x in _qkv())
-    outer = tf.function(lambda q, k, v: kernel(q, k, v, is_causal=False), jit_compile=False)
-    graph = outer.get_concrete_function(query, key, value).graph
+    graph = tf.function(call, jit_compile=False).get_concrete_function(query, key, value).graph
     marked = [f.signature.name for f in graph.as_graph_def().library.function
               if f.attr.get("_XlaMustCompile") is not None and f.attr["_XlaMustCompile"].b]
     return marked, {op.type for op in graph.get_operations()}
 
 
-@pytest.mark.parametrize("accelerated", [False, True])
-def test_kernels_compile_with_xla_on_accelerators_and_on_cpu_only_when_declared(monkeypatch, accelerated):
-    monkeypatch.setattr(xla, "accelerated", lambda: accelerated)
-    marked, op_types = _graph_of_a_caller(xla.xla_kernel(_dense))
-    assert bool(marked) == accelerated
-    assert ("Einsum" in op_types) == (not accelerated)  # on CPU, its ops sit in the caller's graph
-    marked, _ = _graph_of_a_caller(xla.xla_kernel(_dense, on_cpu=True))
-    assert marked
+@pytest.mark.parametrize("compile, compiled", [("always", True), ("auto", False), ("never", False)])
+def test_the_policy_decides_which_kernels_compile_with_xla(compile, compiled):
+    policy = ops.AttentionPolicy(compile=compile)
+    marked, op_types = _graph_of_a_caller(lambda q, k, v: ops.scaled_dot_product_attention(q, k, v, policy=policy))
+    assert bool(marked) == compiled
+    assert ("Einsum" in op_types) == (not compiled)  # else its ops sit in the caller's graph
+    # The causal online tiles compile under "auto" (on a CPU, where it measured faster).
+    causal, _ = _graph_of_a_caller(lambda q, k, v: ops.scaled_dot_product_attention(
+        q, k, v, is_causal=True, flash=True, policy=policy))
+    assert bool(causal) == (compile != "never")
 
 
 @pytest.mark.parametrize(

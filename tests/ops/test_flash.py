@@ -17,13 +17,18 @@ RNG = np.random.default_rng(0)
 B, T, S, H, K, D, DV = 2, 13, 21, 4, 2, 8, 6
 
 
-# (tile kind, causal): whole rows of 4 queries, or 4 x 8 online tiles; whole rows take no causality.
-TILES = [("online", False), ("online", True), ("whole_rows", False)]
+# (tile kind, causal): whole rows of 4 queries, 4 x 8 online tiles, causal rows of 4.
+TILES = [("online", False), ("online", True), ("whole_rows", False), ("causal_rows", True)]
 
 
-def use_tiny_tiles(monkeypatch, tiles):
-    key_block = None if tiles == "whole_rows" else 8
-    monkeypatch.setattr(attention, "_flash_blocks", lambda q_len, k_len, causal: (4, key_block))
+# Tiles of 4 queries: whole rows (any S fits), 4 x 8 online tiles, or causal rows of 4.
+TINY = {"online": ops.AttentionPolicy(row_scores=1, causal_tiles=(4, 8), online_tiles=(4, 8)),
+        "whole_rows": ops.AttentionPolicy(row_scores=4 * S, min_row_block=4),
+        "causal_rows": ops.AttentionPolicy(causal_kind="rows", causal_rows=4)}
+
+
+def use_tiny_tiles(tiles):
+    ops.set_policy(TINY[tiles])  # tests/conftest.py sets it back after each test
 
 
 def _inputs(dtype="float32"):
@@ -50,8 +55,8 @@ def _output_and_gradients(flash, query, key, value, mask, causal):
 
 @pytest.mark.parametrize("tiles, causal", TILES)
 @pytest.mark.parametrize("mask_kind", ["none", "padding", "per_query", "per_head"])
-def test_outputs_and_gradients_equal_the_dense_path(monkeypatch, tiles, causal, mask_kind):
-    use_tiny_tiles(monkeypatch, tiles)
+def test_outputs_and_gradients_equal_the_dense_path(tiles, causal, mask_kind):
+    use_tiny_tiles(tiles)
     query, key, value = _inputs()
     mask = _masks()[mask_kind]
     flash_output, flash_grads = _output_and_gradients(True, query, key, value, mask, causal)
@@ -79,8 +84,8 @@ def test_single_head_inputs_and_default_tiles():
 
 @pytest.mark.parametrize("tiles, causal", TILES[1:])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_half_precision_stays_finite_and_close(monkeypatch, tiles, causal, dtype):
-    use_tiny_tiles(monkeypatch, tiles)
+def test_half_precision_stays_finite_and_close(tiles, causal, dtype):
+    use_tiny_tiles(tiles)
     query, key, value = _inputs(dtype)
     mask = _masks()["per_query"]
     output, grads = _output_and_gradients(True, query, key, value, mask, causal)
@@ -91,21 +96,25 @@ def test_half_precision_stays_finite_and_close(monkeypatch, tiles, causal, dtype
 
 
 def test_dispatch_picks_the_flash_path_only_above_the_threshold(monkeypatch):
-    monkeypatch.setattr(attention, "FLASH_MIN_SCORES", T * S)
     calls = []
-    for name in ("_dense_kernel", "_flash_kernel", "_causal_flash_kernel"):
+    for name in ("_dense_kernel", "_flash_kernel"):
         kernel = getattr(attention, name)
         monkeypatch.setattr(attention, name, lambda *a, _k=kernel, _n=name, **kw: calls.append(_n) or _k(*a, **kw))
     query, key, value = _inputs()
-    ops.scaled_dot_product_attention(query, key[:, :-1], value[:, :-1])  # T·(S-1): below
-    ops.scaled_dot_product_attention(query, key, value, return_attention_scores=True)  # weights
-    ops.scaled_dot_product_attention(query, key, value, dropout_rate=0.5, training=True)  # dropout
-    ops.scaled_dot_product_attention(query, key, value, flash=False)  # forced dense
-    assert calls == ["_dense_kernel"] * 4
-    ops.scaled_dot_product_attention(query, key, value)  # at the threshold
-    ops.scaled_dot_product_attention(query, key, value, is_causal=True)
-    ops.scaled_dot_product_attention(query, key[:, :-1], value[:, :-1], flash=True)  # forced
-    assert calls[4:] == ["_flash_kernel", "_causal_flash_kernel", "_flash_kernel"]
+    policy = ops.AttentionPolicy(blocked_min_scores=T * S, training_budget=3 * 4 * B * H * T * S)
+    with ops.policy_scope(policy):
+        ops.scaled_dot_product_attention(query, key[:, :-1], value[:, :-1])  # T·(S-1): below
+        ops.scaled_dot_product_attention(query, key, value, return_attention_scores=True)  # weights
+        ops.scaled_dot_product_attention(query, key, value, dropout_rate=0.5, training=True)  # dropout
+        ops.scaled_dot_product_attention(query, key, value, flash=False)  # forced dense
+        ops.scaled_dot_product_attention(query, key, value, training=True)  # training within the budget
+        assert calls == ["_dense_kernel"] * 5
+        ops.scaled_dot_product_attention(query, key, value)  # at the threshold
+        ops.scaled_dot_product_attention(query, key, value, is_causal=True)
+        ops.scaled_dot_product_attention(query, key[:, :-1], value[:, :-1], flash=True)  # forced
+    ops.scaled_dot_product_attention(query, key, value, training=True,
+                                     policy=policy.replace(training_budget=3 * 4 * B * H * T * S - 1))
+    assert calls[5:] == ["_flash_kernel"] * 4
 
 
 def test_multi_head_attention_flash_equals_dense_with_the_same_weights():
@@ -182,11 +191,13 @@ def test_forward_backward_never_holds_a_score_matrix(causal, graph):
 
 
 def test_default_tiles_take_whole_rows_without_causality_while_they_are_small():
-    assert attention._flash_blocks(4096, 4096, False) == (256, None)  # 256 x 4096 = 2^20 scores
-    assert attention._flash_blocks(300, 1100, False) == (512, None)
-    assert attention._flash_blocks(8192, 20000, False) == (1024, 1024)  # 64 rows would not fit
-    assert attention._flash_blocks(None, None, False) == (1024, 1024)  # lengths unknown when traced
-    assert attention._flash_blocks(4096, 4096, True) == (256, 256)
+    policy = ops.AttentionPolicy()
+    assert attention.flash_blocks(4096, 4096, False, policy) == (256, None)  # 256 x 4096 = 2^20 scores
+    assert attention.flash_blocks(300, 1100, False, policy) == (512, None)
+    assert attention.flash_blocks(8192, 20000, False, policy) == (1024, 1024)  # 64 rows would not fit
+    assert attention.flash_blocks(None, None, False, policy) == (1024, 1024)  # lengths unknown when traced
+    assert attention.flash_blocks(4096, 4096, True, policy) == (256, 256)
+    assert attention.flash_blocks(4096, 4096, True, policy.replace(causal_kind="rows")) == (256, "causal_rows")
 
 
 def test_whole_row_tiles_refuse_causality_instead_of_ignoring_it():
@@ -198,9 +209,9 @@ def test_whole_row_tiles_refuse_causality_instead_of_ignoring_it():
 
 @pytest.mark.parametrize("tiles, causal", TILES)
 @pytest.mark.parametrize("shape", [(B, 1), (1, 1), (B, T, 1), (1, 1, 1), (B, 1, T, 1), (1, H, 1, 1), (1, H, T, 1)])
-def test_masks_with_a_size_one_key_axis(monkeypatch, tiles, causal, shape):
+def test_masks_with_a_size_one_key_axis(tiles, causal, shape):
     # Regression: the causal tiles padded a size-1 key axis as if it were S long and crashed.
-    use_tiny_tiles(monkeypatch, tiles)
+    use_tiny_tiles(tiles)
     query, key, value = _inputs()
     mask = RNG.random(shape) > 0.3
     flash_output, flash_grads = _output_and_gradients(True, query, key, value, mask, causal)
@@ -240,7 +251,7 @@ def test_online_tiles_beyond_whole_rows_take_size_one_key_axes():
     # Keys too long for whole rows of 64 queries: the non-causal path's online tiles.
     query, key, value = (tf.constant(RNG.normal(size=s), "float32") for s in ((1, 4, 1, 4), (1, 20000, 1, 4),
                                                                               (1, 20000, 1, 2)))
-    assert attention._flash_blocks(4, 20000, False)[1] is not None
+    assert attention.flash_blocks(4, 20000, False, ops.get_policy())[1] is not None
     mask = np.array([[[[True]], [[False]], [[True]], [[True]]]]).reshape(1, 1, 4, 1)
     flash = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash=True)
     dense = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash=False)

@@ -3,15 +3,12 @@ random batch, lengths 1-40, grouped-query heads, head dims, every documented mas
 size-1 broadcast axes and fully masked rows), causal on and off, on the dense path and on both tile
 kinds of the blocked path forced with small tiles; outputs and gradients. Derandomized."""
 
-from unittest import mock
-
 import numpy as np
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keras_seqattn import ops
-from keras_seqattn.ops import attention
 from tests import reference
 
 SETTINGS = settings(max_examples=100, deadline=None, derandomize=True,
@@ -25,9 +22,13 @@ def cases(draw):
     heads = kv_heads * groups
     depth, value_depth = draw(st.integers(1, 8)), draw(st.integers(1, 8))
     causal = draw(st.booleans())
-    path = draw(st.sampled_from(["dense", "online"] + ([] if causal else ["whole_rows"])))
-    blocks = (draw(st.sampled_from([1, 2, 4, 8, 16])),
-              None if path == "whole_rows" else draw(st.sampled_from([1, 2, 4, 8, 16])))
+    path = draw(st.sampled_from(["dense", "online", "causal_rows" if causal else "whole_rows"]))
+    query_block, key_block = draw(st.sampled_from([1, 2, 4, 8, 16])), draw(st.sampled_from([1, 2, 4, 8, 16]))
+    policy = {"dense": ops.AttentionPolicy(),
+              "online": ops.AttentionPolicy(row_scores=1, causal_tiles=(query_block, key_block),
+                                            online_tiles=(query_block, key_block)),
+              "whole_rows": ops.AttentionPolicy(row_scores=query_block * k_len, min_row_block=query_block),
+              "causal_rows": ops.AttentionPolicy(causal_kind="rows", causal_rows=query_block)}[path]
     # A mask of rank 2 (batch, S), 3 (batch, T, S) or 4 (batch, heads, T, S), each axis full or 1.
     rank = draw(st.sampled_from([None, 2, 3, 4]))
     mask = None
@@ -39,7 +40,7 @@ def cases(draw):
         mask = np.random.default_rng(seed).random(shape) < density
     seed = draw(st.integers(0, 2**31))
     return dict(batch=batch, q_len=q_len, k_len=k_len, heads=heads, kv_heads=kv_heads, depth=depth,
-                value_depth=value_depth, causal=causal, path=path, blocks=blocks, mask=mask, seed=seed)
+                value_depth=value_depth, causal=causal, path=path, policy=policy, mask=mask, seed=seed)
 
 
 def _reference_mask(mask):
@@ -60,12 +61,11 @@ def test_outputs_and_gradients_match_numpy(case):
     mask, causal = case["mask"], case["causal"]
 
     tensors = [tf.constant(x) for x in (query, key, value)]
-    with mock.patch.object(attention, "_flash_blocks", lambda *_: case["blocks"]):
-        with tf.GradientTape() as tape:
-            tape.watch(tensors)
-            output = ops.scaled_dot_product_attention(*tensors, mask=mask, is_causal=causal,
-                                                      flash=case["path"] != "dense")
-        gradients = tape.gradient(output, tensors, output_gradients=tf.constant(d_output))
+    with tf.GradientTape() as tape:
+        tape.watch(tensors)
+        output = ops.scaled_dot_product_attention(*tensors, mask=mask, is_causal=causal,
+                                                  flash=case["path"] != "dense", policy=case["policy"])
+    gradients = tape.gradient(output, tensors, output_gradients=tf.constant(d_output))
 
     expected, _ = reference.multi_head_attention(query, key, value, _reference_mask(mask), causal)
     np.testing.assert_allclose(output, expected, atol=2e-5, rtol=1e-4)
