@@ -1,4 +1,4 @@
-"""Tune the attention policy on this machine: `python -m keras_seqattn.tune [--seconds 60]`.
+"""Tune the attention policy on this machine: `python -m keras_seqattn.tune [--repeats 3] [--path FILE]`.
 
 It times, on this machine, forward and forward+backward attention (batch 1, 8 heads of 64, float32)
 at two lengths for each candidate setting of the blocked path: the causal kind and tiles, the

@@ -1,10 +1,35 @@
-"""Random sampling: each next token drawn from the model's distribution, as one XLA-compiled loop."""
+"""Random sampling: each next token drawn from the model's distribution. TensorFlow only."""
 
 import tensorflow as tf
 
-from keras_seqattn.decoding import state as search
-from keras_seqattn.decoding.greedy_search import one_path_loop
+from keras_seqattn.decoding.sampler import Sampler, check_seed
 from keras_seqattn.ops import checks
+
+
+class RandomSampler(Sampler):
+    """Draws each token from softmax(log p / temperature), among the `top_k` likeliest when given,
+    with the stateless seed fold_in(seed, step) (see `sample_search`)."""
+
+    name = "sample_search"
+
+    def __init__(self, temperature=1.0, top_k=None):
+        checks.check_number("temperature", temperature, 0, strict=True)
+        checks.check_positive_int("top_k", top_k, allow_none=True)
+        self.temperature, self.top_k = float(temperature), top_k
+
+    def settings(self):
+        return (self.temperature, self.top_k)
+
+    def next_tokens(self, log_probs, step, seed):
+        vocabulary = log_probs.shape[-1]
+        if self.top_k is not None and vocabulary is not None and self.top_k > vocabulary:
+            raise ValueError(f"`top_k` must be at most the vocabulary size, {vocabulary}. Received: top_k={self.top_k}")
+        logits = log_probs / self.temperature
+        seed = tf.random.experimental.stateless_fold_in(seed, step)
+        if self.top_k is None:
+            return tf.cast(tf.random.stateless_categorical(logits, 1, seed)[:, 0], tf.int32)
+        best, ids = tf.math.top_k(logits, k=self.top_k)
+        return tf.gather(ids, tf.random.stateless_categorical(best, 1, seed), batch_dims=1)[:, 0]
 
 
 def sample_search(step_fn, initial_state, start_ids, end_id, max_length, temperature=1.0, top_k=None,
@@ -21,10 +46,10 @@ def sample_search(step_fn, initial_state, start_ids, end_id, max_length, tempera
             or None for a fresh random seed at each call.
         return_alignments, jit_compile: as in `greedy_search`.
 
-    Returns `sequences (batch, max_length)` int32 (after `end_id`, filled with `end_id`) and
-    `scores (batch,)`, the summed log-probabilities of the drawn tokens up to and including
-    `end_id` under the model itself (before `temperature` and `top_k`); with `return_alignments`,
-    also `alignments (batch, max_length, source_length)` (zero after the end).
+    Returns `Decoded(sequences, scores)` (`DecodedWithAlignments` with `return_alignments`):
+    `sequences (batch, max_length)` int32 (after `end_id`, filled with `end_id`) and `scores
+    (batch,)`, the summed log-probabilities of the drawn tokens up to and including `end_id` under
+    the model itself (before `temperature` and `top_k`), and the alignments (zero after the end).
 
     Example (a bigram model; token 1 is the likeliest after 2, and then the end token 0):
     >>> table = tf.math.log([[.1, .6, .3], [.9, .05, .05], [.2, .5, .3]])
@@ -37,17 +62,6 @@ def sample_search(step_fn, initial_state, start_ids, end_id, max_length, tempera
     >>> draw(top_k=1)[0].numpy().tolist()  # greedy
     [[1, 0, 0, 0], [1, 0, 0, 0]]
     """
-    start_ids = search.check_search_args("sample_search", start_ids, end_id, max_length)
-    checks.check_number("temperature", temperature, 0, strict=True)
-    checks.check_positive_int("top_k", top_k, allow_none=True)
-    checks.check_non_negative_int("seed", seed, allow_none=True)
-    if return_alignments:
-        search.attention_of(initial_state, "return_alignments")
-
-    if seed is None:
-        seed = tf.random.uniform([2], maxval=tf.int64.max, dtype=tf.int64)
-    else:
-        seed = tf.constant([seed, 0], tf.int64)
-    settings = (step_fn, end_id, max_length, bool(return_alignments),
-                (float(temperature), top_k))
-    return search.run_loop(one_path_loop, settings, jit_compile, start_ids, initial_state, seed)
+    sampler = RandomSampler(temperature, top_k)
+    return sampler(step_fn, initial_state, start_ids, end_id, max_length, return_alignments, jit_compile,
+                   seed=check_seed(seed))

@@ -1,5 +1,6 @@
 """Serving: the vocabulary that tokenizes in the graph, and string-producing SavedModels (text to
-text, image to text)."""
+text, image to text). TensorFlow only: the export functions raise a ValueError naming any other
+Keras backend; `Vocabulary` runs TensorFlow ops whatever the Keras backend."""
 
 from keras_seqattn.export.captioner import export_captioner as export_captioner
 from keras_seqattn.export.translator import export_translator as export_translator

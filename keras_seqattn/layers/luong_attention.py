@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 from keras import ops
 
@@ -7,7 +9,7 @@ from keras_seqattn.ops.attention import additive_attention, dot_attention
 from keras_seqattn.ops.scores import additive_score, dot_score
 
 SCORE_MODES = ("dot", "general", "concat")
-LOCAL_MODES = ("monotonic", "predictive")
+LOCAL_MODES = ("aligned", "predictive")
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
@@ -23,7 +25,8 @@ class LuongAttention(ScoreAttention):
     `scale=True` multiplies the score by a learned scalar g (tensorflow-addons' `scale`).
 
     Local attention (`window=D`) attends only to the source positions s in [p_t - D, p_t + D]:
-    `local_mode="monotonic"` (local-m) sets p_t = t, the query's position; `"predictive"` (local-p)
+    `local_mode="aligned"` (Luong's local-m, "monotonic alignment") sets p_t = t, the query's
+    position; `"predictive"` (local-p)
     sets p_t = S · sigmoid(v_pᵀ tanh(W_p h_t)), S the source length (unpadded, from the mask), and
     multiplies the weights by exp(-(s - p_t)² / (2σ²)) with σ = D/2, so they no longer sum to 1.
 
@@ -33,7 +36,8 @@ class LuongAttention(ScoreAttention):
             depth. With "general" the query depth must equal `units` when it is given.
         scale: learn a scalar g that multiplies the score.
         window: None (global attention) or the half-width D of the local window.
-        local_mode: "monotonic" or "predictive" (used with `window`).
+        local_mode: "aligned" or "predictive" (used with `window`). "monotonic", its old name,
+            still works with a DeprecationWarning: it is not Raffel et al.'s `monotonic=True`.
         dropout: dropout rate on the attention weights while training, in [0, 1).
         kernel_initializer: initializer of the kernels and vectors.
         seed: seed of the dropout and of the sigmoid noise.
@@ -47,7 +51,7 @@ class LuongAttention(ScoreAttention):
     projected_key, previous_alignment,
     return_attention_scores, training), plus `query_offset`: the target position of the first
     query (an int or a scalar tensor; the decoding step when the query is a single step), used by
-    `local_mode="monotonic"`.
+    `local_mode="aligned"`.
 
     Returns the context `(batch, [Tq,] dv)` and, when asked, the weights `(batch, [Tq,] Tv)`.
 
@@ -72,6 +76,11 @@ class LuongAttention(ScoreAttention):
         checks.check_choice("score_mode", score_mode, SCORE_MODES)
         checks.check_positive_int("units", units, allow_none=True)
         checks.check_positive_int("window", window, allow_none=True)
+        if local_mode == "monotonic":
+            warnings.warn("`local_mode='monotonic'` is now `local_mode='aligned'` (Luong's local-m), so that it "
+                          "cannot be taken for Raffel et al.'s monotonic attention (`monotonic=True`).",
+                          DeprecationWarning, stacklevel=2)
+            local_mode = "aligned"
         checks.check_choice("local_mode", local_mode, LOCAL_MODES)
         if monotonic and window is not None:
             raise ValueError("Monotonic attention has no local window: pass `window=None` with "
@@ -110,7 +119,7 @@ class LuongAttention(ScoreAttention):
 
     def _window_centers(self, query, value, value_mask, query_offset):
         """p_t for every query, `(batch, Tq)`."""
-        if self.local_mode == "monotonic":
+        if self.local_mode == "aligned":
             steps = ops.arange(ops.shape(query)[1], dtype="float32") + ops.cast(query_offset, "float32")
             return ops.broadcast_to(steps[None, :], ops.shape(query)[:2])
         if value_mask is None:

@@ -40,4 +40,5 @@ def add_sinusoidal_encoding(inputs, start_index=0, max_wavelength=10000.0):
 
 def add_learned_encoding(inputs, table, start_index=0):
     """`inputs` `(batch, T, d)` plus rows `start_index ... start_index + T - 1` of `table` `(L, d)`."""
-    return _add_rows(inputs, table, ops.convert_to_tensor(start_index, "int32"), xla=get_policy().compile == "always")
+    return _add_rows(inputs, ops.convert_to_tensor(table), ops.convert_to_tensor(start_index, "int32"),
+                     xla=get_policy().compile == "always")

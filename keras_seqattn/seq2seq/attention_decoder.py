@@ -1,3 +1,6 @@
+"""The attention decoder around any Keras RNN cell. TensorFlow only: its teacher-forced pass is a
+`tf.while_loop` (on other backends the constructor raises a ValueError naming the backend)."""
+
 import inspect
 
 import keras

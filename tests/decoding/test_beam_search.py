@@ -1,11 +1,11 @@
-import importlib
+import gc
+import weakref
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_seqattn.decoding import beam_search
-from keras_seqattn.decoding import state as search
+from keras_seqattn.decoding import BeamSampler, beam_search
 from tests.decoding.toy import END, ToyDecoder, search_args
 
 START = tf.constant([1, 2])
@@ -120,10 +120,18 @@ def test_eager_calls_with_the_same_step_function_trace_once():
     for batch_start in ([1, 2], [3, 1], [2, 2]):
         beam_search(toy.step_fn, toy.initial_state(), tf.constant(batch_start), END, beam_width=2,
                     max_length=3)
-    settings = (toy.step_fn, END, 2, 3, 0.0, 0.0, False, "gnmt")
-    loop = importlib.import_module("keras_seqattn.decoding.beam_search")._loop  # the function shadows the module
-    function, _ = search._compiled(loop, settings, True)
-    assert function.experimental_get_tracing_count() == 1
+    options = tuple(sorted(dict(end_id=END, max_length=3, return_alignments=False).items()))
+    search, _ = BeamSampler(2)._compiled(toy.step_fn, options, True)
+    assert search.experimental_get_tracing_count() == 1
+
+
+def test_the_compiled_search_does_not_keep_its_model_alive():
+    toy = ToyDecoder()
+    beam_search(toy.step_fn, toy.initial_state(), START, END, beam_width=2, max_length=3)
+    alive = weakref.ref(toy)
+    del toy
+    gc.collect()
+    assert alive() is None
 
 
 @pytest.mark.parametrize("ranking", ["gnmt", "tensorflow_addons"])

@@ -64,7 +64,7 @@ def test_general_hand_case():
 
 
 def test_local_monotonic_window_centred_on_the_query_step():
-    layer = LuongAttention("dot", window=1, local_mode="monotonic")
+    layer = LuongAttention("dot", window=1, local_mode="aligned")
     weights = np.asarray(layer(QUERY, VALUE, query_offset=2, return_attention_scores=True)[1])
     for t in range(3):
         centre = 2 + t
@@ -118,3 +118,9 @@ def test_bad_input(init, call, argument):
     with pytest.raises(ValueError, match=argument):
         layer = LuongAttention(**init)
         layer(**{k: v.astype("float32") if v.dtype != bool else v for k, v in call.items()})
+
+
+def test_the_old_name_of_local_m_still_works_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="aligned"):
+        layer = LuongAttention("dot", window=1, local_mode="monotonic")
+    assert layer.local_mode == "aligned" and layer.get_config()["local_mode"] == "aligned"

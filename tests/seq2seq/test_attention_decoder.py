@@ -340,3 +340,37 @@ def test_stacked_cells_take_the_first_query_from_the_top_cell():
         expected_weights.append(weights)
     np.testing.assert_allclose(alignments, np.stack(expected_weights, 1), atol=1e-5)
     np.testing.assert_allclose(logits, np.stack(expected_logits, 1), rtol=1e-4, atol=1e-4)
+
+
+class _DotAttention(keras.layers.Layer):
+    """A user's own attention layer with the protocol AttentionDecoder relies on: `project_key`,
+    and `call(query, value, value_mask, projected_key, return_attention_scores, training)`; it
+    takes `query_offset` too, so the decoder passes it the step."""
+
+    offsets = []
+
+    def build(self, query_shape, value_shape):
+        self.kernel = self.add_weight(shape=(value_shape[-1], query_shape[-1]), name="kernel")
+
+    def project_key(self, key):
+        return keras.ops.matmul(key, self.kernel)
+
+    def call(self, query, value, value_mask=None, projected_key=None, return_attention_scores=False,
+             training=None, query_offset=0):
+        self.offsets.append(query_offset)
+        scores = keras.ops.einsum("bd,bsd->bs", query, projected_key)
+        weights = keras.ops.where(value_mask, keras.ops.softmax(keras.ops.where(value_mask, scores, -1e9)), 0.0)
+        context = keras.ops.einsum("bs,bsd->bd", weights, value)
+        return (context, weights) if return_attention_scores else context
+
+
+def test_any_attention_layer_with_the_protocol_plugs_in():
+    decoder = _decoder(keras.layers.GRUCell(HIDDEN), _DotAttention())
+    logits, alignments = decoder(TARGET, ENCODED, encoder_mask=ENCODER_MASK, return_alignments=True)
+    assert logits.shape == (3, 5, VOCAB) and np.all(np.asarray(alignments)[~np.broadcast_to(
+        ENCODER_MASK[:, None], alignments.shape)] == 0)
+    state = decoder.initial_state(tf.constant(ENCODED), encoder_mask=tf.constant(ENCODER_MASK))
+    _DotAttention.offsets.clear()
+    sequences, _ = greedy_search(decoder.step, state, tf.constant([1, 2, 3]), 0, 4, jit_compile=False)
+    assert sequences.shape == (3, 4)
+    assert _DotAttention.offsets  # it received the step as its query offset

@@ -1,16 +1,22 @@
-"""What the searches (greedy, sampling, beam) share: argument checks, the step-function contract,
-nested state.
+"""The step-function contract every search (greedy, sampling, beam) relies on, written once, and
+what they share to keep it: argument checks, the step call, history buffers, named results.
+TensorFlow only (the searches are TensorFlow loops).
 
-`step_fn(token_ids, state, step)` gets the last tokens `(rows,)` int32, the nested state (every leaf
-with leading dimension `rows`) and the step index (scalar int32), and returns
-`(logits (rows, vocab), new_state)` with `new_state` of the same structure, shapes and dtypes.
+`step_fn(token_ids, state, step) -> (logits, new_state)`:
+- `token_ids`: the last tokens, `(rows,)` int32 (for beam search, hypothesis k of input b is row
+  b * beam_width + k);
+- `state`: any nested structure of tensors whose leaves have leading dimension `rows` (an RNN
+  state, Transformer caches, encoder outputs);
+- `step`: the index of the token being predicted, a scalar int32 from 0;
+- `logits`: `(rows, vocabulary)`; `new_state`: the structure, shapes and dtypes of `state`. A leaf
+  returned unchanged (the very same tensor) is the same for every hypothesis of an input, and
+  beam search leaves it in place instead of reordering it.
 When `new_state` is a dict with an `"attention"` entry `(rows, source_length)` (this step's
 alignment over the source), the searches can return the alignment history and beam search can
 apply a coverage penalty.
 """
 
-import functools
-import types
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -18,6 +24,19 @@ import tensorflow as tf
 from keras_seqattn.ops import checks
 
 ATTENTION = "attention"
+
+
+class Decoded(NamedTuple):
+    """What a search returns: `sequences` (with `end_id` after the end) and their `scores`."""
+    sequences: tf.Tensor
+    scores: tf.Tensor
+
+
+class DecodedWithAlignments(NamedTuple):
+    """A search's result with the `alignments` of every generated token (zero after the end)."""
+    sequences: tf.Tensor
+    scores: tf.Tensor
+    alignments: tf.Tensor
 
 
 def check_search_args(search, start_ids, end_id, max_length):
@@ -33,24 +52,23 @@ def check_search_args(search, start_ids, end_id, max_length):
     return tf.cast(start_ids, tf.int32)
 
 
-def attention_of(state, needed_by):
-    """This step's alignment `(rows, S)` from `state`; `needed_by` names the argument that asked."""
+def check_attention(state, needed_by):
+    """`state` must carry this step's alignment; `needed_by` names the argument that asked."""
     if not isinstance(state, dict) or ATTENTION not in state:
         raise ValueError(
             f"`{needed_by}` needs the attention weights: `step_fn` must return a dict state with an "
             f"'{ATTENTION}' entry of shape (batch * beam, source_length). Received a state of type "
             f"{type(state).__name__}" + (f" with keys {sorted(state)}" if isinstance(state, dict) else ""))
-    return tf.cast(state[ATTENTION], tf.float32)
 
 
 def attention_in(state):
-    """This step's alignment from a state `attention_of` has already checked."""
+    """This step's alignment `(rows, S)` float32 from a checked state."""
     return tf.cast(state[ATTENTION], tf.float32)
 
 
 def call_step(step_fn, tokens, state, step, end_id):
-    """Run `step_fn` and return float32 log-probabilities `(rows, vocab)` and the new state;
-    `end_id` must be in the vocabulary (when its size is known when traced)."""
+    """Run `step_fn`; return float32 log-probabilities `(rows, vocabulary)` and the new state.
+    `end_id` must be in the vocabulary (checked when its size is known when traced)."""
     logits, new_state = step_fn(tokens, state, step)
     tf.nest.assert_same_structure(state, new_state)
     vocabulary = logits.shape[-1]
@@ -73,35 +91,3 @@ def keep_shapes(new, old):
     for new_tensor, old_tensor in zip(tf.nest.flatten(new), tf.nest.flatten(old)):
         new_tensor.set_shape(old_tensor.shape)
     return new
-
-
-def run_loop(loop, settings, jit_compile, start_ids, *inputs):
-    """Run `loop(*settings, start_ids, *inputs, traced=...)` (tensors and nested state) as one
-    function, XLA-compiled unless `jit_compile=False`. The loop's trace writes the vocabulary size
-    of the step function into `traced.vocabulary`: `start_ids` known when called (eagerly) are
-    checked against it before the search runs. The function is kept for the 16 most recent (loop,
-    settings, jit_compile), `step_fn` among the settings, so eager calls with the same step
-    function trace once (and XLA compiles once per input shape); inside a caller's `tf.function`
-    (a SavedModel signature, say) it is traced with the caller."""
-    try:
-        function, traced = _compiled(loop, settings, jit_compile)
-    except TypeError:  # an unhashable step_fn: compile for this call only
-        function, traced = _compiled.__wrapped__(loop, settings, jit_compile)
-    function.get_concrete_function(start_ids, *inputs)  # traces, unless already traced
-    vocabulary = traced.vocabulary
-    if vocabulary is not None and tf.executing_eagerly():
-        ids = start_ids.numpy()
-        if ids.size and (ids.min() < 0 or ids.max() >= vocabulary):
-            raise ValueError(f"`start_ids` must be tokens of the step function's vocabulary of {vocabulary}. "
-                             f"Received: start_ids={ids.tolist()}")
-    return function(start_ids, *inputs)
-
-
-@functools.lru_cache(maxsize=16)
-def _compiled(loop, settings, jit_compile):
-    traced = types.SimpleNamespace(vocabulary=None)
-
-    def search(*inputs):
-        return loop(*settings, *inputs, traced=traced)
-
-    return tf.function(search, jit_compile=jit_compile, autograph=False, reduce_retracing=True), traced
