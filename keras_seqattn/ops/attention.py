@@ -154,8 +154,8 @@ def scaled_dot_product_attention(
         flash: which path computes it. None (default) picks the blocked path
             (`ops/flash.py`: no T x S matrix in the forward or backward pass) when T and S are
             known when traced, T·S ≥ the policy's `blocked_min_scores`, no weights or dropout are
-            needed, and, while training, the dense path's score matrices would not fit the
-            policy's `training_budget`; True forces it (TensorFlow only; not with
+            needed, and, while training without causality, the dense path's score matrices would
+            not fit the policy's `training_budget`; True forces it (TensorFlow only; not with
             `return_attention_scores` or training dropout); False forces the dense path. Both
             give the same outputs and gradients to 1e-5.
         policy: the `AttentionPolicy` (tiles, thresholds, XLA); default `get_policy()`.
@@ -198,7 +198,7 @@ def scaled_dot_product_attention(
     training_scores = batch * heads * q_len * key.shape[1] if training and None not in (batch, heads, q_len) \
         and key.shape[1] is not None else None
     if _use_flash(flash, q_len, key.shape[1], multiplier is not None, return_attention_scores, policy,
-                  bool(training), training_scores):
+                  bool(training) and not is_causal, training_scores):
         blocks = flash_blocks(q_len, key.shape[1], bool(is_causal), policy)
         mask, per_query, per_key = _tile_mask(mask, query, key)
         # "auto": XLA for the causal online tiles in float32 only; XLA's CPU code for bfloat16
@@ -234,8 +234,9 @@ def _use_flash(flash, q_len, k_len, dropout, return_attention_scores, policy, tr
     if (flash is not None or keras.backend.backend() != "tensorflow" or dropout or return_attention_scores
             or q_len is None or k_len is None or q_len * k_len < policy.blocked_min_scores):
         return False
-    # Training keeps the dense path while its forward+backward score matrices (about three
-    # float32 copies) fit the budget; an unknown batch size counts as over it.
+    # Training without causality keeps the dense path while its forward+backward score matrices
+    # (about three float32 copies) fit the budget (an unknown batch size counts as over it): it
+    # does not recompute the weights. The causal tiles skip half the work and win anyway.
     return not (training and training_scores is not None and 3 * 4 * training_scores <= policy.training_budget)
 
 

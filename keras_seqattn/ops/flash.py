@@ -136,8 +136,10 @@ class _Rows:
     def __init__(self, q_len, k_len, query_block, mask, mask_per_query, causal, parallel):
         self.q_len, self.k_len, self.qb, self.causal, self.parallel = q_len, k_len, query_block, causal, parallel
         self.nq = (q_len + query_block - 1) // query_block
-        self.mask, self.mask_per_query = mask, mask_per_query
+        self.mask, self.mask_per_query, self.attended = mask, mask_per_query, None
         if mask is not None:  # (B|1, H|1, nq|1, qb|1, S|1)
+            if not causal:  # rows with no key to attend get zeros, at the output (cheaper than the weights)
+                self.attended = tf.cast(tf.reduce_any(mask, axis=-1, keepdims=True), tf.float32)
             self.mask = _blocks(mask, query_block, self.nq) if mask_per_query else mask[:, :, None]
 
     def keys_of(self, i):
@@ -146,7 +148,8 @@ class _Rows:
 
     def weights(self, i, query, key):
         """The softmax weights (B, H, qb, keys_of(i)) of query block i (`query` (B, H, qb, d),
-        `key` its keys); rows with no key to attend are zero."""
+        `key` its keys); with causality, rows with no key to attend are zero (without, the
+        output and its gradient are zeroed by `attended`)."""
         scores = _product("bhqd,bhkd->bhqk", query, key)
         allowed = None
         if self.causal:
@@ -158,7 +161,7 @@ class _Rows:
         if allowed is None:
             return tf.nn.softmax(scores)
         weights = tf.nn.softmax(tf.where(allowed, scores, LOWEST_SCORE))
-        if self.mask is None:  # causality alone leaves every row its first key
+        if self.mask is None or not self.causal:  # causality alone leaves every row its first key
             return weights
         return tf.where(tf.reduce_any(allowed, axis=-1, keepdims=True), weights, 0.0)
 
@@ -256,11 +259,14 @@ def _rows_forward(rows, query, key, value):
 
     out = tf.map_fn(query_block, tf.range(rows.nq), fn_output_signature=tf.float32,
                     parallel_iterations=rows.parallel)
-    return (_unblock(out, rows.q_len),)
+    out = _unblock(out, rows.q_len)
+    return (out if rows.attended is None else out * rows.attended,)
 
 
 def _rows_backward(rows, query, key, value, output, d_output):
     """As `_backward`, with the weights of each query block recomputed by `rows.weights`."""
+    if rows.attended is not None:  # rows with no key to attend: their (uniform) weights get no gradient
+        d_output *= rows.attended
     queries, d_outputs = _blocks(query, rows.qb, rows.nq), _blocks(d_output, rows.qb, rows.nq)
     deltas = _blocks(tf.reduce_sum(d_output * output, axis=-1), rows.qb, rows.nq)
 
@@ -268,7 +274,7 @@ def _rows_backward(rows, query, key, value, output, d_output):
         end = rows.keys_of(i)
         q, d_out, k, v = tf.gather(queries, i, axis=2), tf.gather(d_outputs, i, axis=2), key[:, :, :end], \
             value[:, :, :end]
-        p = rows.weights(i, q, k)  # rows with no key to attend: zero weights, so no gradient
+        p = rows.weights(i, q, k)
         d_value += rows.widen(_product("bhqk,bhqd->bhkd", p, d_out))
         d_s = p * (_product("bhqd,bhkd->bhqk", d_out, v) - tf.gather(deltas, i, axis=2)[..., None])
         d_queries = d_queries.write(i, _product("bhqk,bhkd->bhqd", d_s, k))

@@ -33,9 +33,10 @@ class AttentionPolicy:
         blocked_min_scores: from this many scores per head (T·S, both known when traced), the
             blocked path (no T x S matrix) computes attention that needs no weights; below it,
             the dense path.
-        training_budget: while training (`training=True`), the dense path is kept while its
-            forward+backward score matrices (about 3 · batch · heads · T · S · 4 bytes) fit in this
-            many bytes: it is faster than recomputing tiles. 0 sends training to the blocked path
+        training_budget: while training without causality (`training=True`), the dense path is
+            kept while its forward+backward score matrices (about 3 · batch · heads · T · S · 4
+            bytes) fit in this many bytes: it is faster than recomputing whole rows (causal tiles,
+            which skip half the work, are faster than both). 0 sends training to the blocked path
             from `blocked_min_scores` on, as inference.
         row_scores: without causality, a query block spans whole rows (all S keys, one exact
             softmax) while `min_row_block` or more rows x S keys fit this many scores (the largest

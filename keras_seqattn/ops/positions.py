@@ -42,3 +42,27 @@ def add_learned_encoding(inputs, table, start_index=0):
     """`inputs` `(batch, T, d)` plus rows `start_index ... start_index + T - 1` of `table` `(L, d)`."""
     return _add_rows(inputs, ops.convert_to_tensor(table), ops.convert_to_tensor(start_index, "int32"),
                      xla=get_policy().compile == "always")
+
+
+def rotary_inverse_frequencies(depth, max_wavelength=10000.0, scaling_factor=1.0):
+    """θ_i = max_wavelength^(-2i/depth) / scaling_factor for i = 0 ... depth/2 - 1, float32."""
+    exponents = ops.arange(0, depth, 2, dtype="float32") / float(depth)
+    return ops.power(float(max_wavelength), -exponents) / float(scaling_factor)
+
+
+def rotate(inputs, positions, max_wavelength=10000.0, scaling_factor=1.0):
+    """Rotary position embedding (Su et al., 2021) of `inputs` `(batch, T, ..., d)` at
+    `positions` `(T,)` or `(batch, T)`: the feature pairs (x_i, x_{i+d/2}) of the step at position
+    p are rotated by the angle p·θ_i, i.e. x cos(pθ) + rotate_half(x) sin(pθ) with rotate_half(x) =
+    [-x_2, x_1] for the halves x_1, x_2 (the half-split layout of keras-hub and GPT-NeoX)."""
+    depth = inputs.shape[-1]
+    angles = ops.cast(positions, "float32")[..., None] * rotary_inverse_frequencies(depth, max_wavelength,
+                                                                                     scaling_factor)
+    angles = ops.concatenate([angles, angles], axis=-1)  # (batch|1, T, d)
+    if len(angles.shape) == 2:
+        angles = angles[None]
+    for _ in range(len(inputs.shape) - 3):  # the axes between T and d (heads)
+        angles = ops.expand_dims(angles, -2)
+    cos, sin = ops.cast(ops.cos(angles), inputs.dtype), ops.cast(ops.sin(angles), inputs.dtype)
+    first, second = ops.split(inputs, 2, axis=-1)
+    return inputs * cos + ops.concatenate([-second, first], axis=-1) * sin

@@ -110,7 +110,7 @@ def test_dispatch_picks_the_flash_path_only_above_the_threshold(monkeypatch):
         ops.scaled_dot_product_attention(query, key, value, training=True)  # training within the budget
         assert calls == ["_dense_kernel"] * 5
         ops.scaled_dot_product_attention(query, key, value)  # at the threshold
-        ops.scaled_dot_product_attention(query, key, value, is_causal=True)
+        ops.scaled_dot_product_attention(query, key, value, is_causal=True, training=True)  # causal: tiles
         ops.scaled_dot_product_attention(query, key[:, :-1], value[:, :-1], flash=True)  # forced
     ops.scaled_dot_product_attention(query, key, value, training=True,
                                      policy=policy.replace(training_budget=3 * 4 * B * H * T * S - 1))
