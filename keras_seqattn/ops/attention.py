@@ -45,12 +45,15 @@ def _einsum(equation, *operands):
 
 
 @xla_kernel
-def _dense_kernel(query, key, value, mask, multiplier, scale, *, is_causal, return_weights):
-    # query (B, T, H, d); key (B, S, K, d); value (B, S, K, dv); mask (B|1, H|1, T|1, S).
+def _dense_kernel(query, key, value, mask, multiplier, scale, bias, slopes, offset, *, is_causal, window,
+                  return_weights):
+    # query (B, T, H, d); key (B, S, K, d); value (B, S, K, dv); mask (B|1, H|1, T|1, S|1); bias
+    # (B|1, H|1, T|1, S|1) float32; slopes (H,); offset: the position of query 0 among the keys.
     # Query head h reads key/value head h // G, G = H / K (grouped-query attention; G = 1 for MHA).
     batch, q_len, heads, depth = ops.shape(query)
     k_len, kv_heads = ops.shape(key)[1], ops.shape(key)[2]
     groups = heads // kv_heads
+    offset = 0 if offset is None else offset
     if scale is None:
         scale = 1.0 / ops.sqrt(ops.cast(depth, "float32"))
     query = query * ops.cast(scale, query.dtype)
@@ -61,9 +64,19 @@ def _dense_kernel(query, key, value, mask, multiplier, scale, *, is_causal, retu
     else:
         query = ops.reshape(query, (batch, q_len, kv_heads, groups, depth))
         scores = ops.reshape(_einsum("btkgd,bskd->bkgts", query, key), (batch, heads, q_len, k_len))
-    empty_rows = mask is not None  # causality alone leaves every query its first key
+    if bias is not None or slopes is not None:
+        scores = ops.cast(scores, "float32")
+        if bias is not None:
+            scores = scores + bias
+        if slopes is not None:  # ALiBi: slope_h · (j - i), key position minus query position
+            distance = ops.arange(k_len)[None, :] - (ops.arange(q_len)[:, None] + ops.cast(offset, "int32"))
+            scores = scores + slopes[None, :, None, None] * ops.cast(distance, "float32")[None, None]
+    empty_rows = mask is not None or window is not None  # causality alone leaves every query its first key
     if is_causal:
-        mask = combine_masks(mask, causal_mask(q_len, k_len))
+        mask = combine_masks(mask, causal_mask(q_len, k_len, offset)[None, None])
+    if window is not None:  # |j - i| < window
+        centers = ops.arange(q_len, dtype="float32") + ops.cast(offset, "float32")
+        mask = combine_masks(mask, local_window_mask(centers, k_len, window - 1)[None, None])
     weights = masked_softmax(scores, mask, empty_rows)  # (B, H, T, S) float32
     used = weights if multiplier is None else weights * multiplier
     used = ops.cast(used, value.dtype)
@@ -78,11 +91,13 @@ def _dense_kernel(query, key, value, mask, multiplier, scale, *, is_causal, retu
     return output, ops.cast(weights, value.dtype)
 
 
-def _flash(query, key, value, mask, scale, *, is_causal, mask_per_query, mask_per_key, blocks, parallel):
+def _flash(query, key, value, mask, scale, bias, slopes, offset, *, is_causal, mask_per_query, mask_per_key,
+           blocks, parallel, window, bias_axes):
     if scale is None:
         scale = 1.0 / ops.sqrt(ops.cast(ops.shape(query)[-1], "float32"))
     return flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, mask_per_key, *blocks,
-                           parallel_iterations=parallel)
+                           parallel_iterations=parallel, window=window, offset=offset, bias=bias,
+                           bias_axes=bias_axes, alibi_slopes=slopes)
 
 
 _flash_kernel = xla_kernel(_flash)
@@ -102,11 +117,14 @@ def _tile_mask(mask, query, key):
     return mask, mask.shape[2] != 1, mask.shape[3] != 1
 
 
-def flash_blocks(q_len, k_len, is_causal, policy):
+def flash_blocks(q_len, k_len, is_causal, policy, banded=False):
     """The tiles of the blocked path under `policy`: `(query_block, key_block)`, with
-    `key_block=None` for whole rows and `"causal_rows"` for causal rows. A shorter (known)
-    sequence gets the power of two that covers it, so that the tile sizes, part of the kernel's
-    trace key, take few values."""
+    `key_block=None` for whole rows and `"causal_rows"` for causal rows; `banded` (a window, a
+    bias, ALiBi or a query offset) takes online tiles. A shorter (known) sequence gets the power
+    of two that covers it, so that the tile sizes, part of the kernel's trace key, take few values."""
+    if banded:
+        tiles = policy.causal_tiles if is_causal else policy.online_tiles
+        return _fit_block(tiles[0], q_len), _fit_block(tiles[1], k_len)
     if is_causal:
         if policy.causal_kind == "rows":
             return _fit_block(policy.causal_rows, q_len), "causal_rows"
@@ -135,6 +153,10 @@ def scaled_dot_product_attention(
     return_attention_scores=False,
     flash=None,
     policy=None,
+    bias=None,
+    alibi_slopes=None,
+    window=None,
+    query_offset=None,
 ):
     """Scaled dot-product attention, softmax(Q Kᵀ · scale) V (Vaswani et al., 2017, eq. 1).
 
@@ -159,6 +181,18 @@ def scaled_dot_product_attention(
             `return_attention_scores` or training dropout); False forces the dense path. Both
             give the same outputs and gradients to 1e-5.
         policy: the `AttentionPolicy` (tiles, thresholds, XLA); default `get_policy()`.
+        bias: an additive float bias of the scaled scores, `(batch|1, heads|1, T, S)` (or `(T,
+            S)`; size-1 axes broadcast), for T5-style relative positions and the like; it gets a
+            gradient on both paths. The blocked path reads it tile by tile (the bias itself is
+            the caller's T x S tensor).
+        alibi_slopes: ALiBi (Press et al., 2022): `(heads,)` slopes m_h, adding m_h · (j - i) to
+            the score of query i and key j; the blocked path computes it per tile, so no T x S
+            bias exists.
+        window: an int w: query i attends keys j with |i - j| < w (with `is_causal`, the w keys
+            up to i: sliding-window attention); the blocked path never visits tiles outside the
+            band, so its cost grows as T · w.
+        query_offset: the position of the first query among the keys (int or scalar tensor, for
+            cached decoding), used by causality, the window and ALiBi; default 0.
 
     A query with no key left to attend gets a zero output (never NaN); the softmax runs in float32.
     Returns `(batch, T, heads, dv)` (or `(batch, T, dv)`), and the weights when asked.
@@ -188,6 +222,13 @@ def scaled_dot_product_attention(
             f"Received: query heads={heads}, key heads={kv_heads}"
         )
     mask = _mask_4d(mask, (batch, heads, q_len, key.shape[1]), one_head)
+    checks.check_positive_int("window", window, allow_none=True)
+    bias = _bias_4d(bias, (batch, heads, q_len, key.shape[1]), one_head)
+    if alibi_slopes is not None:
+        alibi_slopes = ops.cast(alibi_slopes, "float32")
+        checks.check_mask_shape("alibi_slopes", alibi_slopes, (heads,))
+    offset = None if query_offset is None else ops.convert_to_tensor(query_offset, "int32")
+    banded = window is not None or bias is not None or alibi_slopes is not None or offset is not None
     multiplier = None
     if training and dropout_rate > 0:
         shape = (ops.shape(query)[0], ops.shape(query)[2], ops.shape(query)[1], ops.shape(key)[1])
@@ -199,19 +240,20 @@ def scaled_dot_product_attention(
         and key.shape[1] is not None else None
     if _use_flash(flash, q_len, key.shape[1], multiplier is not None, return_attention_scores, policy,
                   bool(training) and not is_causal, training_scores):
-        blocks = flash_blocks(q_len, key.shape[1], bool(is_causal), policy)
+        blocks = flash_blocks(q_len, key.shape[1], bool(is_causal), policy, banded)
         mask, per_query, per_key = _tile_mask(mask, query, key)
-        # "auto": XLA for the causal online tiles in float32 only; XLA's CPU code for bfloat16
-        # products is slower than oneDNN's (benchmarks/results/half_precision.md).
-        xla = policy.compile == "always" or (policy.compile == "auto" and is_causal and blocks[1] != "causal_rows"
-                                             and query.dtype == "float32")
-        output = _flash_kernel(query, key, value, mask, scale, xla=xla, is_causal=bool(is_causal),
-                               mask_per_query=per_query, mask_per_key=per_key, blocks=blocks,
-                               parallel=policy.parallel_iterations)
+        bias, bias_axes = _tile_bias(bias, query, key)
+        # "auto": XLA for the causal or windowed online tiles in float32 only; XLA's CPU code for
+        # bfloat16 products is slower than oneDNN's (benchmarks/results/half_precision.md).
+        skipping = (is_causal or window is not None) and blocks[1] not in (None, "causal_rows")
+        xla = policy.compile == "always" or (policy.compile == "auto" and skipping and query.dtype == "float32")
+        output = _flash_kernel(query, key, value, mask, scale, bias, alibi_slopes, offset, xla=xla,
+                               is_causal=bool(is_causal), mask_per_query=per_query, mask_per_key=per_key,
+                               blocks=blocks, parallel=policy.parallel_iterations, window=window, bias_axes=bias_axes)
         return ops.squeeze(output, 2) if one_head else output
     result = _dense_kernel(
-        query, key, value, mask, multiplier, scale, xla=policy.compile == "always",
-        is_causal=bool(is_causal), return_weights=bool(return_attention_scores),
+        query, key, value, mask, multiplier, scale, bias, alibi_slopes, offset, xla=policy.compile == "always",
+        is_causal=bool(is_causal), window=window, return_weights=bool(return_attention_scores),
     )
     if not return_attention_scores:
         return ops.squeeze(result, 2) if one_head else result
@@ -238,6 +280,36 @@ def _use_flash(flash, q_len, k_len, dropout, return_attention_scores, policy, tr
     # (about three float32 copies) fit the budget (an unknown batch size counts as over it): it
     # does not recompute the weights. The causal tiles skip half the work and win anyway.
     return not (training and training_scores is not None and 3 * 4 * training_scores <= policy.training_budget)
+
+
+def _bias_4d(bias, expected, one_head):
+    """A `(batch|1, heads|1, T, S)` or `(T, S)` bias (for 3-D inputs `(batch|1, T, S)` too) as a
+    rank-4 float32 tensor, checked."""
+    if bias is None:
+        return None
+    ranks = (2, 3) if one_head else (2, 4)
+    checks.check_rank("bias", bias, ranks)
+    bias = ops.cast(bias, "float32")
+    if len(bias.shape) == 2:
+        bias = bias[None, None]
+    elif len(bias.shape) == 3:
+        bias = ops.expand_dims(bias, 1)
+    checks.check_mask_shape("bias", bias, expected)
+    return bias
+
+
+def _tile_bias(bias, query, key):
+    """The bias for the blocked path, with which of its axes are full (the tiles slice them)
+    rather than 1; an axis unknown when traced is broadcast to its full size."""
+    if bias is None:
+        return None, (True, True, True, True)
+    sizes = (ops.shape(query)[0], ops.shape(query)[2], ops.shape(query)[1], ops.shape(key)[1])
+    for axis, length in enumerate(sizes):
+        if bias.shape[axis] is None:
+            shape = list(ops.shape(bias))
+            shape[axis] = length
+            bias = ops.broadcast_to(bias, shape)
+    return bias, tuple(size != 1 for size in bias.shape)
 
 
 def _mask_4d(mask, expected, one_head):

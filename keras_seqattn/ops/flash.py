@@ -40,54 +40,73 @@ def in_xla_context():
 
 
 def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, mask_per_key, query_block,
-                    key_block, parallel_iterations=2):
+                    key_block, parallel_iterations=2, window=None, offset=None, bias=None,
+                    bias_axes=(True, True, True, True), alibi_slopes=None):
     """query (B, T, H, d), key (B, S, K, d), value (B, S, K, dv), mask (B|1, H|1, T|1, S|1) bool or
     None (`mask_per_query` / `mask_per_key`: its third / fourth axis is T / S, not 1), scale a
-    float32 scalar -> (B, T, H, dv). Causal masks key j > query i. `key_block=None` tiles whole
-    rows (not with causality), `"causal_rows"` causal rows. `parallel_iterations`: tiles a loop
-    may run at once outside XLA."""
+    float32 scalar -> (B, T, H, dv). Query row r sits at position r + `offset` (a scalar tensor,
+    default 0) among the keys. Causal masks key j > that position; `window` w masks keys more than
+    w - 1 positions away from it. `bias` (B|1, H|1, T|1, S|1), float32, is added to the scaled
+    scores (`bias_axes`: which of its four axes are full rather than 1), and `alibi_slopes` (H,) adds
+    slope_h · (j - position) per tile. `key_block=None` tiles whole rows, `"causal_rows"` causal
+    rows (neither with a window, a bias or ALiBi). `parallel_iterations`: tiles a loop may run at
+    once outside XLA."""
     if key_block is None and is_causal:
         raise ValueError("Whole-row tiles (`key_block=None`) take no causal mask: give a `key_block`. "
                          f"Received: key_block=None, is_causal={is_causal}")
     dtype = query.dtype
     heads, kv_heads = tf.shape(query)[2], tf.shape(key)[2]
     key, value = (tf.repeat(x, heads // kv_heads, axis=2) for x in (key, value))
-    # (B, H, T, d) layout, float32, queries pre-scaled.
+    # (B, H, T, d) layout, queries pre-scaled.
     compute = dtype if dtype in (tf.bfloat16, tf.float16) else tf.float32  # the products' precision
     query, key, value = (tf.transpose(tf.cast(x, compute), [0, 2, 1, 3]) for x in (query, key, value))
     query = query * tf.cast(scale, compute)
-    if key_block == "causal_rows" and in_xla_context():  # varying key lengths: the online tiles
+    banded = window is not None or offset is not None or bias is not None or alibi_slopes is not None
+    if key_block == "causal_rows" and (banded or in_xla_context()):  # varying key lengths: online tiles
         key_block = query_block
+    if key_block is None and banded:
+        raise ValueError("Whole-row tiles take no window, offset, bias or ALiBi: give a `key_block`.")
     if key_block is None or key_block == "causal_rows":
         rows = _Rows(tf.shape(query)[2], tf.shape(key)[2], query_block, mask, mask_per_query, key_block is not None,
                      parallel_iterations)
         attend = _differentiable(functools.partial(_rows_forward, rows), functools.partial(_rows_backward, rows))
+        output = attend(query, key, value)
     else:
         tiles = _Tiles(tf.shape(query)[2], tf.shape(key)[2], query_block, key_block, is_causal, mask,
-                       mask_per_query, mask_per_key, parallel_iterations)
+                       mask_per_query, mask_per_key, parallel_iterations, window,
+                       tf.zeros([], tf.int32) if offset is None else tf.cast(offset, tf.int32),
+                       bias, bias_axes, alibi_slopes)
         attend = _differentiable(functools.partial(_forward, tiles), functools.partial(_backward, tiles))
-
-    output = attend(query, key, value)
+        output = attend(query, key, value, *([] if bias is None else [tf.cast(bias, tf.float32)]))
     return tf.cast(tf.transpose(output, [0, 2, 1, 3]), dtype)
 
 
 class _Tiles:
-    """The block geometry shared by the forward and backward loops, and the mask of one tile."""
+    """The block geometry shared by the forward and backward loops: which tiles a query block or
+    a key block meets (the band of causality and the window), and each tile's scores (bias,
+    ALiBi) and mask."""
 
     def __init__(self, q_len, k_len, query_block, key_block, is_causal, mask, mask_per_query, mask_per_key,
-                 parallel):
+                 parallel, window, offset, bias, bias_axes, alibi_slopes):
         self.q_len, self.k_len, self.parallel = q_len, k_len, parallel
-        self.qb, self.kb, self.is_causal = query_block, key_block, is_causal
+        self.qb, self.kb, self.is_causal, self.window, self.offset = query_block, key_block, is_causal, window, offset
         self.nq = (q_len + query_block - 1) // query_block
         self.nk = (k_len + key_block - 1) // key_block
         self.mask, self.mask_per_query, self.mask_per_key = mask, mask_per_query, mask_per_key
         if mask is not None:  # (B|1, H|1, nq|1, qb|1, nk|1, kb|1), padding masked
-            if mask_per_key:
-                mask = tf.pad(mask, [[0, 0], [0, 0], [0, 0], [0, self.nk * self.kb - k_len]])
-                mask = tf.reshape(mask, tf.concat([tf.shape(mask)[:3], [self.nk, self.kb]], 0))
-            else:  # one value for every key of a row
-                mask = mask[..., None]
-            self.mask = self.query_blocks(mask) if mask_per_query else mask[:, :, None]
+            self.mask = self.tile_layout(mask, mask_per_query, mask_per_key)
+        self.has_bias, self.bias_axes = bias is not None, tuple(bias_axes)
+        self.bias_per_query, self.bias_per_key = self.bias_axes[2:]
+        self.alibi = None if alibi_slopes is None else tf.cast(alibi_slopes, tf.float32)[None, :, None, None]
+
+    def tile_layout(self, x, per_query, per_key):
+        """(B|1, H|1, T|1, S|1) -> (B|1, H|1, nq|1, qb|1, nk|1, kb|1), zero-padded."""
+        if per_key:
+            x = tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, self.nk * self.kb - self.k_len]])
+            x = tf.reshape(x, tf.concat([tf.shape(x)[:3], [self.nk, self.kb]], 0))
+        else:  # one value for every key of a row
+            x = x[..., None]
+        return self.query_blocks(x) if per_query else x[:, :, None]
 
     def query_blocks(self, x):  # (B, H, T, ...) -> (B, H, nq, qb, ...), zero-padded
         return _blocks(x, self.qb, self.nq)
@@ -95,37 +114,76 @@ class _Tiles:
     def key_blocks(self, x):  # (B, H, S, d) -> (B, H, nk, kb, d), zero-padded
         return _blocks(x, self.kb, self.nk)
 
-    def key_blocks_of(self, i):
-        """Query block i sees key blocks [0, n): with causality, none past the diagonal."""
-        if not self.is_causal:
-            return self.nk
-        return tf.minimum(self.nk, ((i + 1) * self.qb - 1) // self.kb + 1)
+    def key_range(self, i):
+        """Query block i meets key blocks [start, end): none past the diagonal with causality,
+        none beyond the window."""
+        first = i * self.qb + self.offset  # the positions of its first and last rows
+        last = first + self.qb - 1
+        start, end = 0, self.nk
+        if self.is_causal:
+            end = tf.clip_by_value(last // self.kb + 1, 0, self.nk)
+        if self.window is not None:
+            start = tf.maximum(0, (first - (self.window - 1)) // self.kb)
+            if not self.is_causal:
+                end = tf.clip_by_value((last + self.window - 1) // self.kb + 1, 0, self.nk)
+        return start, end
 
-    def first_query_block_of(self, j):
-        """Key block j is seen by query blocks [first, nq)."""
-        return (j * self.kb) // self.qb if self.is_causal else 0
+    def query_range(self, j):
+        """Key block j is met by query blocks [start, end)."""
+        first, last = j * self.kb, j * self.kb + self.kb - 1  # its keys
+        start, end = 0, self.nq
+        if self.is_causal:
+            start = tf.maximum(0, (first - self.offset) // self.qb)
+        if self.window is not None:
+            low = first - (self.window - 1) if not self.is_causal else first
+            start = tf.maximum(0, (low - self.offset) // self.qb)
+            end = tf.clip_by_value((last + self.window - 1 - self.offset) // self.qb + 1, 0, self.nq)
+        return start, end
+
+    def _positions(self, i, j):
+        rows = i * self.qb + tf.range(self.qb)[:, None] + self.offset
+        cols = j * self.kb + tf.range(self.kb)[None, :]
+        return rows, cols
 
     def allowed(self, i, j):
         """The (B|1, H|1, qb, kb) boolean mask of tile (i, j)."""
-        rows = i * self.qb + tf.range(self.qb)[:, None]
-        cols = j * self.kb + tf.range(self.kb)[None, :]
+        rows, cols = self._positions(i, j)
         allowed = cols < self.k_len
         if self.is_causal:
             allowed &= cols <= rows
+        if self.window is not None:
+            allowed &= tf.abs(cols - rows) <= self.window - 1
         allowed = allowed[None, None]
         if self.mask is not None:
-            mask = tf.gather(self.mask, i, axis=2) if self.mask_per_query else self.mask[:, :, 0]
-            allowed &= tf.gather(mask, j, axis=3) if self.mask_per_key else mask[:, :, :, 0]
+            allowed &= self.tile_of(self.mask, i, j, self.mask_per_query, self.mask_per_key)
         return allowed
+
+    @staticmethod
+    def tile_of(x, i, j, per_query, per_key):
+        """Tile (i, j) of a `tile_layout` tensor: (B|1, H|1, qb|1, kb|1)."""
+        x = tf.gather(x, i, axis=2) if per_query else x[:, :, 0]
+        return tf.gather(x, j, axis=3) if per_key else x[:, :, :, 0]
+
+    def scores(self, i, j, scores, bias):
+        """The scores of tile (i, j) plus its bias and ALiBi (`bias` in `tile_layout`, or None)."""
+        if bias is not None:
+            scores += self.tile_of(bias, i, j, self.bias_per_query, self.bias_per_key)
+        if self.alibi is not None:
+            rows, cols = self._positions(i, j)
+            scores += self.alibi * tf.cast(cols - rows, tf.float32)[None, None]
+        return scores
 
     def masked(self, i, j, tile, fill):
         """`tile` (B, H, qb, kb) with `fill` where tile (i, j) may not attend. Tiles that no mask,
-        no padding and no diagonal cross (most of them) skip the select."""
+        no padding, no diagonal and no window edge cross (most of them) skip the select."""
         if self.mask is not None:
             return tf.where(self.allowed(i, j), tile, fill)
+        first, last = i * self.qb + self.offset, i * self.qb + self.offset + self.qb - 1
         inside = (j + 1) * self.kb <= self.k_len
         if self.is_causal:
-            inside &= (j + 1) * self.kb - 1 <= i * self.qb
+            inside &= (j + 1) * self.kb - 1 <= first
+        if self.window is not None:
+            inside &= ((j + 1) * self.kb - 1 - first <= self.window - 1) & (last - j * self.kb <= self.window - 1)
         return tf.cond(inside, lambda: tile, lambda: tf.where(self.allowed(i, j), tile, fill))
 
 
@@ -180,18 +238,18 @@ def _product(equation, a, b):
 
 
 def _differentiable(forward, backward):
-    """`forward(query, key, value)` -> `(output, *saved)`, with the gradient
-    `backward(query, key, value, output, *saved, d_output)`."""
+    """`forward(query, key, value[, bias])` -> `(output, *saved)`, with the gradient
+    `backward(query, key, value[, bias], output, *saved, d_output)` -> the inputs' gradients."""
 
     @tf.custom_gradient
-    def attend(query, key, value):
+    def attend(*inputs):
         # Run eagerly, a tape would record (and keep alive) every tile: the loops see constants.
-        query, key, value = (tf.stop_gradient(x) for x in (query, key, value))
-        results = forward(query, key, value)
+        inputs = tuple(tf.stop_gradient(x) for x in inputs)
+        results = forward(*inputs)
 
         def gradient(d_output):
-            grads = backward(query, key, value, *results, tf.cast(d_output, tf.float32))
-            return tuple(tf.cast(g, x.dtype) for g, x in zip(grads, (query, key, value)))
+            grads = backward(*inputs, *results, tf.cast(d_output, tf.float32))
+            return tuple(tf.cast(g, x.dtype) for g, x in zip(grads, inputs))
 
         return results[0], gradient
 
@@ -214,9 +272,11 @@ def _unblock(x, length):
     return x[:, :, :length]
 
 
-def _forward(tiles, query, key, value):
+def _forward(tiles, query, key, value, bias=None):
     """Outputs (B, H, T, dv) and row log-sum-exps (B, H, T) (+inf where nothing is attended)."""
     queries, keys, values = tiles.query_blocks(query), tiles.key_blocks(key), tiles.key_blocks(value)
+    if bias is not None:
+        bias = tiles.tile_layout(bias, tiles.bias_per_query, tiles.bias_per_key)
 
     def query_block(i):
         q = tf.gather(queries, i, axis=2)  # (B, H, qb, d)
@@ -225,7 +285,7 @@ def _forward(tiles, query, key, value):
                  tf.zeros(tf.concat([rows, tf.shape(values)[-1:]], 0)))
 
         def key_block(j, m, total, out):
-            scores = _product("bhqd,bhkd->bhqk", q, tf.gather(keys, j, axis=2))
+            scores = tiles.scores(i, j, _product("bhqd,bhkd->bhqk", q, tf.gather(keys, j, axis=2)), bias)
             scores = tiles.masked(i, j, scores, -float("inf"))
             m_new = tf.maximum(m, tf.reduce_max(scores, axis=-1))
             shift = tf.where(tf.math.is_inf(m_new), 0.0, m_new)  # rows with nothing yet
@@ -237,7 +297,8 @@ def _forward(tiles, query, key, value):
             return j + 1, tf.ensure_shape(m_new, m.shape), tf.ensure_shape(new_total, total.shape), \
                 tf.ensure_shape(new_out, out.shape)
 
-        _, m, total, out = tf.while_loop(lambda j, *_: j < tiles.key_blocks_of(i), key_block, start,
+        first, end = tiles.key_range(i)
+        _, m, total, out = tf.while_loop(lambda j, *_: j < end, key_block, (first, *start[1:]),
                                          parallel_iterations=tiles.parallel)
         attended = total > 0
         out = out / tf.where(attended, total, 1.0)[..., None]  # empty rows: 0
@@ -287,20 +348,22 @@ def _rows_backward(rows, query, key, value, output, d_output):
     return _unblock(d_queries.stack(), rows.q_len), d_key, d_value
 
 
-def _backward(tiles, query, key, value, output, log_sum, d_output):
-    """Gradients of (query, key, value), tile by tile: P = exp(S - lse), dV = Pᵀ dO,
-    dS = P ∘ (dO Vᵀ - rowsum(dO ∘ O)), dQ = dS K, dK = dSᵀ Q."""
+def _backward(tiles, query, key, value, *rest):
+    """Gradients of (query, key, value[, bias]), tile by tile: P = exp(S - lse), dV = Pᵀ dO,
+    dS = P ∘ (dO Vᵀ - rowsum(dO ∘ O)), dQ = dS K, dK = dSᵀ Q, dBias = dS."""
+    bias, (output, log_sum, d_output) = (rest[0], rest[1:]) if tiles.has_bias else (None, rest)
     queries, keys, values = tiles.query_blocks(query), tiles.key_blocks(key), tiles.key_blocks(value)
     d_outputs = tiles.query_blocks(d_output)
     log_sums = tiles.query_blocks(log_sum)
     deltas = tiles.query_blocks(tf.reduce_sum(d_output * output, axis=-1))  # (B, H, nq, qb)
+    tiled_bias = None if bias is None else tiles.tile_layout(bias, tiles.bias_per_query, tiles.bias_per_key)
 
-    def key_block(j, d_queries, d_keys, d_values):
+    def key_block(j, d_queries, d_keys, d_values, d_bias):
         k, v = tf.gather(keys, j, axis=2), tf.gather(values, j, axis=2)  # (B, H, kb, d)
 
-        def query_block(i, d_queries, d_k, d_v):
+        def query_block(i, d_queries, d_k, d_v, d_bias):
             q, d_out = tf.gather(queries, i, axis=2), tf.gather(d_outputs, i, axis=2)
-            scores = _product("bhqd,bhkd->bhqk", q, k)
+            scores = tiles.scores(i, j, _product("bhqd,bhkd->bhqk", q, k), tiled_bias)
             p = tf.exp(scores - tf.gather(log_sums, i, axis=2)[..., None])
             p = tiles.masked(i, j, p, 0.0)
             d_v += _product("bhqk,bhqd->bhkd", p, d_out)
@@ -308,18 +371,40 @@ def _backward(tiles, query, key, value, output, log_sum, d_output):
             d_s = p * (d_p - tf.gather(deltas, i, axis=2)[..., None])
             d_q = _product("bhqk,bhkd->bhqd", d_s, k)
             d_queries = tf.tensor_scatter_nd_add(d_queries, [[i]], d_q[None])
-            return i + 1, d_queries, d_k + _product("bhqk,bhqd->bhkd", d_s, q), d_v
+            if bias is not None:  # summed over the axes the bias broadcasts along
+                d_tile = _reduce_to(d_s, tiles.bias_axes)
+                at = [[i if tiles.bias_per_query else 0, j if tiles.bias_per_key else 0]]
+                d_bias = tf.tensor_scatter_nd_add(d_bias, at, d_tile[None])
+            return i + 1, d_queries, d_k + _product("bhqk,bhqd->bhkd", d_s, q), d_v, d_bias
 
-        start = (tiles.first_query_block_of(j), d_queries, tf.zeros_like(k, tf.float32), tf.zeros_like(v, tf.float32))
-        _, d_queries, d_k, d_v = tf.while_loop(lambda i, *_: i < tiles.nq, query_block, start,
-                                               parallel_iterations=tiles.parallel)
+        first, end = tiles.query_range(j)
+        start = (first, d_queries, tf.zeros_like(k, tf.float32), tf.zeros_like(v, tf.float32), d_bias)
+        _, d_queries, d_k, d_v, d_bias = tf.while_loop(lambda i, *_: i < end, query_block, start,
+                                                       parallel_iterations=tiles.parallel)
         d_keys = tf.tensor_scatter_nd_update(d_keys, [[j]], d_k[None])
         d_values = tf.tensor_scatter_nd_update(d_values, [[j]], d_v[None])
-        return j + 1, d_queries, d_keys, d_values
+        return j + 1, d_queries, d_keys, d_values, d_bias
 
     block_major = [2, 0, 1, 3, 4]  # (B, H, n, block, d) -> (n, B, H, block, d)
-    start = (0, *(tf.zeros_like(tf.transpose(x, block_major), tf.float32) for x in (queries, keys, values)))
-    _, d_queries, d_keys, d_values = tf.while_loop(lambda j, *_: j < tiles.nk, key_block, start,
-                                                   parallel_iterations=tiles.parallel)
-    return (_unblock(d_queries, tiles.q_len), _unblock(d_keys, tiles.k_len),
-            _unblock(d_values, tiles.k_len))
+    d_bias = ()
+    if bias is not None:  # (nq|1, nk|1, B|1, H|1, qb|1, kb|1)
+        d_bias = tf.zeros(tf.concat([[tiles.nq if tiles.bias_per_query else 1, tiles.nk if tiles.bias_per_key else 1],
+                                     tf.shape(bias)[:2], [tiles.qb if tiles.bias_per_query else 1,
+                                                          tiles.kb if tiles.bias_per_key else 1]], 0))
+    start = (0, *(tf.zeros_like(tf.transpose(x, block_major), tf.float32) for x in (queries, keys, values)), d_bias)
+    _, d_queries, d_keys, d_values, d_bias = tf.while_loop(lambda j, *_: j < tiles.nk, key_block, start,
+                                                           parallel_iterations=tiles.parallel)
+    grads = (_unblock(d_queries, tiles.q_len), _unblock(d_keys, tiles.k_len), _unblock(d_values, tiles.k_len))
+    if bias is None:
+        return grads
+    d_bias = tf.transpose(d_bias, [2, 3, 0, 4, 1, 5])  # (B|1, H|1, nq|1, qb|1, nk|1, kb|1)
+    shape = tf.shape(d_bias)
+    d_bias = tf.reshape(d_bias, tf.stack([shape[0], shape[1], shape[2] * shape[3], shape[4] * shape[5]]))
+    return (*grads, d_bias[:, :, :tf.shape(bias)[2], :tf.shape(bias)[3]])
+
+
+def _reduce_to(tile, bias_axes):
+    """A (B, H, qb, kb) tile summed over the axes the bias broadcasts along (`bias_axes`: which
+    of its batch, heads, query and key axes are full)."""
+    axes = [axis for axis, keep in enumerate(bias_axes) if not keep]
+    return tf.reduce_sum(tile, axis=axes, keepdims=True) if axes else tile

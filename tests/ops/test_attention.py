@@ -137,8 +137,8 @@ def test_local_window_with_gaussian_against_numpy():
 
 
 def _dense(query, key, value, *, is_causal):
-    return ops.attention._dense_kernel.fn(query, key, value, None, None, None, is_causal=is_causal,
-                                          return_weights=False)
+    return ops.attention._dense_kernel.fn(query, key, value, None, None, None, None, None, None,
+                                          is_causal=is_causal, window=None, return_weights=False)
 
 
 def test_a_compiled_kernel_is_traced_once_across_batch_sizes_and_lengths():

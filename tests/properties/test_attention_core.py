@@ -38,9 +38,20 @@ def cases(draw):
         density = draw(st.sampled_from([0.0, 0.3, 0.7, 1.0]))
         seed = draw(st.integers(0, 2**31))
         mask = np.random.default_rng(seed).random(shape) < density
+    # Positions inside attention: a window, ALiBi slopes, an additive bias, a query offset.
+    window = draw(st.sampled_from([None, None, 1, 3, 8]))
+    slopes = draw(st.sampled_from([None, 0.5]))
+    bias_shape = draw(st.sampled_from([None, (batch, heads, q_len, k_len), (1, heads, 1, k_len), (1, 1, q_len, k_len)]))
+    offset = draw(st.sampled_from([None, None, 0, 3]))
+    if path in ("whole_rows", "causal_rows") and (window or slopes or bias_shape or offset is not None):
+        path = "online"  # those run on online tiles
+        policy = ops.AttentionPolicy(row_scores=1, causal_tiles=(query_block, key_block),
+                                     online_tiles=(query_block, key_block))
     seed = draw(st.integers(0, 2**31))
     return dict(batch=batch, q_len=q_len, k_len=k_len, heads=heads, kv_heads=kv_heads, depth=depth,
-                value_depth=value_depth, causal=causal, path=path, policy=policy, mask=mask, seed=seed)
+                value_depth=value_depth, causal=causal, path=path, policy=policy, mask=mask, seed=seed,
+                window=window, slopes=None if slopes is None else slopes / np.arange(1, heads + 1),
+                bias_shape=bias_shape, offset=offset)
 
 
 def _reference_mask(mask):
@@ -60,16 +71,24 @@ def test_outputs_and_gradients_match_numpy(case):
     d_output = rng.normal(size=(b, t, h, case["value_depth"])).astype("float32")
     mask, causal = case["mask"], case["causal"]
 
-    tensors = [tf.constant(x) for x in (query, key, value)]
+    bias = None if case["bias_shape"] is None else rng.normal(size=case["bias_shape"]).astype("float32")
+    positions = dict(window=case["window"], slopes=case["slopes"], offset=case["offset"] or 0)
+    tensors = [tf.constant(x) for x in (query, key, value)] + ([] if bias is None else [tf.constant(bias)])
     with tf.GradientTape() as tape:
         tape.watch(tensors)
-        output = ops.scaled_dot_product_attention(*tensors, mask=mask, is_causal=causal,
-                                                  flash=case["path"] != "dense", policy=case["policy"])
+        output = ops.scaled_dot_product_attention(
+            *tensors[:3], mask=mask, is_causal=causal, flash=case["path"] != "dense", policy=case["policy"],
+            bias=None if bias is None else tensors[3], alibi_slopes=case["slopes"], window=case["window"],
+            query_offset=case["offset"])
     gradients = tape.gradient(output, tensors, output_gradients=tf.constant(d_output))
 
-    expected, _ = reference.multi_head_attention(query, key, value, _reference_mask(mask), causal)
+    expected, _ = reference.multi_head_attention(query, key, value, _reference_mask(mask), causal, bias=bias,
+                                                 **positions)
     np.testing.assert_allclose(output, expected, atol=2e-5, rtol=1e-4)
-    expected_gradients = reference.multi_head_attention_gradients(
-        query, key, value, d_output, _reference_mask(mask), causal)
-    for name, got, want in zip(("query", "key", "value"), gradients, expected_gradients):
+    *expected_gradients, d_scores = reference.multi_head_attention_gradients(
+        query, key, value, d_output, _reference_mask(mask), causal, bias=bias, **positions)
+    if bias is not None:  # the bias's gradient: dS summed over the axes it broadcasts along
+        axes = tuple(a for a, size in enumerate(bias.shape) if size == 1 and d_scores.shape[a] != 1)
+        expected_gradients.append(d_scores.sum(axis=axes, keepdims=True))
+    for name, got, want in zip(("query", "key", "value", "bias"), gradients, expected_gradients):
         np.testing.assert_allclose(got, want, atol=5e-5, rtol=1e-4, err_msg=f"d_{name}")
