@@ -8,6 +8,7 @@ from keras_seqattn import export as export
 from keras_seqattn import ops as ops
 from keras_seqattn import seq2seq as seq2seq
 from keras_seqattn import visualization as visualization
+from keras_seqattn.layers.alibi_bias import AlibiBias as AlibiBias
 from keras_seqattn.layers.attention_pooling import AttentionPooling as AttentionPooling
 from keras_seqattn.layers.bahdanau_attention import BahdanauAttention as BahdanauAttention
 from keras_seqattn.layers.hard_sampler import HardSampler as HardSampler
@@ -16,6 +17,7 @@ from keras_seqattn.layers.luong_attention import LuongAttention as LuongAttentio
 from keras_seqattn.layers.memory_attention import MemoryAttention as MemoryAttention
 from keras_seqattn.layers.multi_head_attention import MultiHeadAttention as MultiHeadAttention
 from keras_seqattn.layers.positional_encoding import PositionalEncoding as PositionalEncoding
+from keras_seqattn.layers.rotary_embedding import RotaryEmbedding as RotaryEmbedding
 from keras_seqattn.layers.scaled_dot_product import ScaledDotProduct as ScaledDotProduct
 from keras_seqattn.layers.transformer_decoder import TransformerDecoder as TransformerDecoder
 from keras_seqattn.layers.transformer_encoder import TransformerEncoder as TransformerEncoder

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import keras_seqattn
 
-MODULES = ["layers.attention_pooling", "layers.hard_sampler", "layers.hierarchical_attention", "layers.memory_attention",
+MODULES = ["layers.alibi_bias", "layers.rotary_embedding", "layers.attention_pooling", "layers.hard_sampler", "layers.hierarchical_attention", "layers.memory_attention",
            "layers.bahdanau_attention", "layers.luong_attention", "layers.multi_head_attention",
            "layers.positional_encoding", "layers.scaled_dot_product", "layers.transformer_encoder",
            "layers.transformer_decoder", "decoding.beam_search", "decoding.sample_search", "export.vocabulary",

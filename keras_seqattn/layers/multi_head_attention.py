@@ -5,6 +5,7 @@ from keras_seqattn.ops import checks
 from keras_seqattn.ops import masks
 from keras_seqattn.ops.attention import scaled_dot_product_attention
 from keras_seqattn.ops.axes import SequenceView, normalize_attention_axes
+from keras_seqattn.ops.positions import alibi_slopes, rotate
 
 _LETTERS = "abcdefgh"  # the batch and d axes of a projection's einsum equation
 
@@ -118,10 +119,19 @@ class MultiHeadAttention(keras.layers.Layer):
         bias_constraint=None,
         seed=None,
         flash=None,
+        rope_max_wavelength=None,
+        rope_scaling_factor=1.0,
+        alibi_bias_max=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         checks.check_positive_int("num_heads", num_heads)
+        checks.check_number("rope_max_wavelength", rope_max_wavelength, 0, strict=True) \
+            if rope_max_wavelength is not None else None
+        checks.check_number("rope_scaling_factor", rope_scaling_factor, 0, strict=True)
+        checks.check_number("alibi_bias_max", alibi_bias_max, 0, strict=True) if alibi_bias_max is not None else None
+        if rope_max_wavelength is not None and key_dim % 2:
+            raise ValueError(f"Rotary embeddings need an even `key_dim`. Received: key_dim={key_dim}")
         checks.check_positive_int("key_dim", key_dim)
         checks.check_positive_int("value_dim", value_dim, allow_none=True)
         checks.check_positive_int("num_key_value_heads", num_key_value_heads, allow_none=True)
@@ -161,6 +171,9 @@ class MultiHeadAttention(keras.layers.Layer):
         self._projection_activity_regularizer = keras.regularizers.get(activity_regularizer)
         self.seed = seed
         self.flash = flash
+        self.rope_max_wavelength = rope_max_wavelength
+        self.rope_scaling_factor = rope_scaling_factor
+        self.alibi_bias_max = alibi_bias_max
         self.supports_masking = True
         self.seed_generator = keras.random.SeedGenerator(seed) if dropout > 0 else None
 
@@ -219,21 +232,24 @@ class MultiHeadAttention(keras.layers.Layer):
         query_seq, key_seq, value_seq = (view.flatten(x) for x in (projected_query, projected_key, projected_value))
         q_len, k_len = ops.shape(query_seq)[1], ops.shape(key_seq)[1]
         offset = 0 if cache_update_index is None else cache_update_index
-        causal = window = None
-        own_kernel = type(self)._compute_attention is MultiHeadAttention._compute_attention
-        kernel_causal = use_causal_mask and cache is None and own_kernel  # the kernels skip masked tiles
-        if use_causal_mask and not kernel_causal:
-            causal = masks.causal_mask(q_len, k_len, offset)
-        if self.sliding_window is not None:  # |i - j| < w  <=>  |j - i| <= w - 1
-            centers = ops.arange(q_len, dtype="float32") + ops.cast(offset, "float32")
-            window = masks.local_window_mask(centers, k_len, self.sliding_window - 1)  # (T, S)
-        padding = masks.attention_mask(*(None if m is None else view.flatten(m) for m in (query_mask, value_mask, key_mask)),
-                                       causal=masks.combine_masks(causal, window))
+        if self.rope_max_wavelength is not None:  # keys were rotated as they were projected
+            query_seq = self._rotate(query_seq, offset)
+        padding = masks.attention_mask(*(None if m is None else view.flatten(m)
+                                         for m in (query_mask, value_mask, key_mask)))
         mask = masks.combine_masks(self._attention_mask_4d(attention_mask, query, projected_key),
                                    None if padding is None else masks.lift_mask(padding, 4))
-        output, scores = self._compute_attention(
-            query_seq, key_seq, value_seq, mask, training, return_attention_scores,
-            **({"use_causal_mask": True} if kernel_causal else {}))
+        if type(self)._compute_attention is MultiHeadAttention._compute_attention:
+            # Causality, the window and ALiBi go to the kernels, which skip the tiles they mask.
+            output, scores = self._attend(query_seq, key_seq, value_seq, mask, training, return_attention_scores,
+                                          use_causal_mask, None if cache_update_index is None else offset)
+        else:  # a subclass's hook gets keras's arguments: one mask with causality and the window merged
+            if use_causal_mask:
+                mask = masks.combine_masks(mask, masks.causal_mask(q_len, k_len, offset)[None, None])
+            if self.sliding_window is not None:  # |i - j| < w  <=>  |j - i| <= w - 1
+                centers = ops.arange(q_len, dtype="float32") + ops.cast(offset, "float32")
+                mask = masks.combine_masks(mask, masks.local_window_mask(centers, k_len, self.sliding_window - 1))
+            output, scores = self._compute_attention(query_seq, key_seq, value_seq, mask, training,
+                                                     return_attention_scores)
         output = view.unflatten(output, projected_query)
         if self.use_gate:
             output = output * self.gate_dense(query)
@@ -256,6 +272,21 @@ class MultiHeadAttention(keras.layers.Layer):
             training=training, seed=self.seed_generator, return_attention_scores=return_attention_scores,
             flash=self.flash)
         return result if return_attention_scores else (result, None)
+
+    def _attend(self, query, key, value, mask, training, return_attention_scores, causal, offset):
+        """Attention over the projected sequences with the layer's window and ALiBi, causal with
+        `causal`, the queries at `offset` among the keys (None: 0)."""
+        slopes = None if self.alibi_bias_max is None else alibi_slopes(self.num_heads, self.alibi_bias_max)
+        result = scaled_dot_product_attention(
+            query, key, value, mask=mask, is_causal=causal, dropout_rate=self.dropout, training=training,
+            seed=self.seed_generator, return_attention_scores=return_attention_scores, flash=self.flash,
+            window=self.sliding_window, alibi_slopes=slopes, query_offset=offset)
+        return result if return_attention_scores else (result, None)
+
+    def _rotate(self, x, start):
+        """Rotary embeddings of projected `x` `(batch, T, heads, dim)` at positions start + t."""
+        positions = ops.arange(ops.shape(x)[1], dtype="float32") + ops.cast(start, "float32")
+        return rotate(x, positions, self.rope_max_wavelength, self.rope_scaling_factor)
 
     def _attention_mask_4d(self, attention_mask, query, projected_key):
         """The `attention_mask` argument as `(batch·O|1, num_heads|1, T|1, S|1)`, checked."""
@@ -299,7 +330,7 @@ class MultiHeadAttention(keras.layers.Layer):
             raise ValueError("`compute_cache` needs a built layer: call it (or `build`) first. "
                              f"Received: value.shape={tuple(value.shape)} on an unbuilt layer")
         key = value if key is None else key
-        return ops.stack((self.key_dense(key), self.value_dense(value)), axis=1)
+        return ops.stack((self._project_key(key, 0), self.value_dense(value)), axis=1)
 
     def _keys_and_values(self, key, value, cache, cache_update_index):
         """Projected keys and values, `(batch, S, kv_heads, dim)`, and the updated cache.
@@ -313,7 +344,7 @@ class MultiHeadAttention(keras.layers.Layer):
                 raise ValueError(
                     "`cache_update_index` needs a `cache`. Received: cache=None, "
                     f"cache_update_index={cache_update_index}")
-            return self.key_dense(key), self.value_dense(value), None
+            return self._project_key(key, 0), self.value_dense(value), None
         expected = (key.shape[0], 2, None, self.num_key_value_heads, self.key_dim)
         checks.check_rank("cache", cache, (5,))
         checks.check_mask_shape("cache", cache, expected)
@@ -324,9 +355,14 @@ class MultiHeadAttention(keras.layers.Layer):
         if cache_update_index is None:
             return cache[:, 0], cache[:, 1], cache
         start = (0, cache_update_index, 0, 0)
-        keys = ops.slice_update(cache[:, 0], start, ops.cast(self.key_dense(key), cache.dtype))
+        keys = ops.slice_update(cache[:, 0], start, ops.cast(self._project_key(key, cache_update_index), cache.dtype))
         values = ops.slice_update(cache[:, 1], start, ops.cast(self.value_dense(value), cache.dtype))
         return keys, values, ops.stack((keys, values), axis=1)
+
+    def _project_key(self, key, start):
+        """The projected keys, rotated at positions start + t with rotary embeddings."""
+        projected = self.key_dense(key)
+        return projected if self.rope_max_wavelength is None else self._rotate(projected, start)
 
     def get_config(self):
         config = super().get_config()
@@ -350,6 +386,9 @@ class MultiHeadAttention(keras.layers.Layer):
             bias_constraint=keras.constraints.serialize(self.bias_constraint),
             seed=self.seed,
             flash=self.flash,
+            rope_max_wavelength=self.rope_max_wavelength,
+            rope_scaling_factor=self.rope_scaling_factor,
+            alibi_bias_max=self.alibi_bias_max,
         )
         return config
 

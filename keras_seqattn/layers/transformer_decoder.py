@@ -20,7 +20,8 @@ class TransformerDecoder(parts.TransformerBlock):
     weights `(batch, num_heads, T, S_enc)`, from the cached path too; padded positions attend nothing.
 
     Args: as `TransformerEncoder` (intermediate_dim, num_heads, dropout, activation,
-    layer_norm_epsilon, kernel_initializer, bias_initializer, normalize_first, flash).
+    layer_norm_epsilon, kernel_initializer, bias_initializer, normalize_first, flash,
+    rope_max_wavelength, alibi_bias_max, sliding_window: for the self-attention).
 
     Call arguments:
         decoder_sequence: `(batch, T, d)`.
@@ -61,7 +62,7 @@ class TransformerDecoder(parts.TransformerBlock):
         self.cross_attention = None
         if encoder_sequence_shape is not None:
             checks.check_shape_rank("encoder_sequence", encoder_sequence_shape, (3,))
-            self.cross_attention = self.attention_layer("cross_attention", head)
+            self.cross_attention = self.attention_layer("cross_attention", head, self_attention=False)
             self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
             self.cross_attention_layer_norm, self.cross_attention_dropout = parts.norm_and_dropout(
                 self, "cross_attention", decoder_sequence_shape)

@@ -27,6 +27,9 @@ class TransformerEncoder(parts.TransformerBlock):
         kernel_initializer, bias_initializer: of the dense layers.
         normalize_first: pre-norm instead of post-norm.
         flash: the attention path (None: automatic; see `MultiHeadAttention`). Beyond keras-hub.
+        rope_max_wavelength, alibi_bias_max, sliding_window: positions inside the self-attention
+            (rotary embeddings, ALiBi) and its sliding window, as `MultiHeadAttention`'s. Beyond
+            keras-hub.
 
     Call arguments:
         inputs: `(batch, T, d)`.

@@ -67,7 +67,8 @@ class TransformerBlock(keras.layers.Layer):
 
     def __init__(self, intermediate_dim, num_heads, dropout=0, activation="relu",
                  layer_norm_epsilon=1e-05, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", normalize_first=False, flash=None, **kwargs):
+                 bias_initializer="zeros", normalize_first=False, flash=None, rope_max_wavelength=None,
+                 alibi_bias_max=None, sliding_window=None, **kwargs):
         super().__init__(**kwargs)
         checks.check_positive_int("intermediate_dim", intermediate_dim)
         checks.check_positive_int("num_heads", num_heads)
@@ -82,15 +83,21 @@ class TransformerBlock(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.normalize_first = normalize_first
         self.flash = flash
+        self.rope_max_wavelength = rope_max_wavelength
+        self.alibi_bias_max = alibi_bias_max
+        self.sliding_window = sliding_window
         self.supports_masking = True
 
-    def attention_layer(self, name, head_dim):
-        """A MultiHeadAttention sublayer with the block's heads, dropout, initializers and path."""
+    def attention_layer(self, name, head_dim, self_attention=True):
+        """A MultiHeadAttention sublayer with the block's heads, dropout, initializers and path;
+        a self-attention one with the block's position methods and window too."""
+        positions = dict(rope_max_wavelength=self.rope_max_wavelength, alibi_bias_max=self.alibi_bias_max,
+                         sliding_window=self.sliding_window) if self_attention else {}
         return MultiHeadAttention(
             num_heads=self.num_heads, key_dim=head_dim, dropout=self.dropout,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             bias_initializer=clone_initializer(self.bias_initializer),
-            flash=self.flash, dtype=self.dtype_policy, name=name)
+            flash=self.flash, dtype=self.dtype_policy, name=name, **positions)
 
     def get_config(self):
         config = super().get_config()
@@ -104,5 +111,8 @@ class TransformerBlock(keras.layers.Layer):
             bias_initializer=keras.initializers.serialize(self.bias_initializer),
             normalize_first=self.normalize_first,
             flash=self.flash,
+            rope_max_wavelength=self.rope_max_wavelength,
+            alibi_bias_max=self.alibi_bias_max,
+            sliding_window=self.sliding_window,
         )
         return config

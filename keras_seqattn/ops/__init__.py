@@ -20,6 +20,8 @@ from keras_seqattn.ops.masks import local_window_mask as local_window_mask
 from keras_seqattn.ops.masks import padding_mask as padding_mask
 from keras_seqattn.ops.monotonic import monotonic_alignment as monotonic_alignment
 from keras_seqattn.ops.policy import AttentionPolicy as AttentionPolicy
+from keras_seqattn.ops.positions import alibi_slopes as alibi_slopes
+from keras_seqattn.ops.positions import rotate as rotate
 from keras_seqattn.ops.policy import get_policy as get_policy
 from keras_seqattn.ops.policy import load_policy as load_policy
 from keras_seqattn.ops.policy import policy_scope as policy_scope

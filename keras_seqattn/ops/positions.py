@@ -1,5 +1,7 @@
-"""Positional encodings added to `(batch, T, d)` sequences, as kernels that compile with XLA where
-the attention policy says so. Every Keras backend."""
+"""Position methods: encodings added to `(batch, T, d)` sequences (kernels that compile with XLA
+where the attention policy says so), rotary embeddings and ALiBi slopes. Every Keras backend."""
+
+import math
 
 from keras import ops
 
@@ -66,3 +68,18 @@ def rotate(inputs, positions, max_wavelength=10000.0, scaling_factor=1.0):
     cos, sin = ops.cast(ops.cos(angles), inputs.dtype), ops.cast(ops.sin(angles), inputs.dtype)
     first, second = ops.split(inputs, 2, axis=-1)
     return inputs * cos + ops.concatenate([-second, first], axis=-1) * sin
+
+
+def alibi_slopes(heads, bias_max=8):
+    """ALiBi's per-head slopes (Press et al., 2022, section 3): for a power of two of heads n, the
+    geometric sequence starting at 2^(-bias_max / n) with that ratio; otherwise the slopes of the
+    largest power of two below n, then every other slope of twice that many (keras-hub's
+    `AlibiBias`, the paper's code). A list of floats."""
+    def powers_of_two(n):
+        start = 2.0 ** (-bias_max / n)
+        return [start ** (i + 1) for i in range(n)]
+
+    if math.log2(heads).is_integer():
+        return powers_of_two(heads)
+    closest = 2 ** math.floor(math.log2(heads))
+    return powers_of_two(closest) + alibi_slopes(2 * closest, bias_max)[0::2][: heads - closest]
