@@ -9,11 +9,12 @@ import tensorflow as tf
 
 import keras_seqattn
 
-MODULES = ["layers.alibi_bias", "layers.rotary_embedding", "layers.attention_pooling", "layers.hard_sampler", "layers.hierarchical_attention", "layers.memory_attention",
-           "layers.bahdanau_attention", "layers.luong_attention", "layers.multi_head_attention",
-           "layers.positional_encoding", "layers.scaled_dot_product", "layers.transformer_encoder",
-           "layers.transformer_decoder", "decoding.beam_search", "decoding.sample_search", "export.vocabulary",
-           "seq2seq.attention_decoder"]
+MODULES = ["layers.alibi_bias", "layers.attention_pooling", "layers.bahdanau_attention",
+           "layers.hard_sampler", "layers.hierarchical_attention", "layers.luong_attention",
+           "layers.memory_attention", "layers.multi_head_attention", "layers.positional_encoding",
+           "layers.rotary_embedding", "layers.scaled_dot_product", "layers.transformer_decoder",
+           "layers.transformer_encoder", "decoding.beam_search", "decoding.caches", "decoding.greedy_search",
+           "decoding.sample_search", "export.vocabulary", "seq2seq.attention_decoder"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -11,7 +11,7 @@ RANKINGS = ("gnmt", "tensorflow_addons")
 
 def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_length,
                 length_penalty=0.0, coverage_penalty=0.0, return_alignments=False, jit_compile=True,
-                ranking="gnmt"):
+                ranking="gnmt", prompt=None, prompt_mask=None, prefill_fn=None, stop_ids=None):
     """Keep the `beam_width` best hypotheses per input at every step; return them best first.
 
     score(Y) = log P(Y | X) / lp(Y) + cp(X; Y), with the GNMT penalties (Wu et al., 2016, eq. 14):
@@ -48,6 +48,9 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
             settings reuse one traced function (kept while `step_fn`'s owner lives, without
             keeping it alive); XLA compiles once per input shape.
         ranking: "gnmt" (Wu et al.'s score at every step) or "tensorflow_addons" (see above).
+        prompt, prompt_mask, prefill_fn, stop_ids: as in `greedy_search`; with a prompt, |Y| counts
+            the generated tokens, and the result is `Generated` with `(batch, beam_width, ...)`
+            sequences and lengths.
 
     Returns `Decoded(sequences, scores)`: `sequences (batch, beam_width, max_length)` int32, best
     first, filled with `end_id` after the end token, and `scores (batch, beam_width)` float32; with
@@ -70,7 +73,8 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
     if coverage_penalty:
         contract.check_attention(initial_state, "coverage_penalty")
     sampler = BeamSampler(beam_width, length_penalty, coverage_penalty, ranking)
-    return sampler(step_fn, initial_state, start_ids, end_id, max_length, return_alignments, jit_compile)
+    return sampler(step_fn, initial_state, start_ids, end_id, max_length, return_alignments, jit_compile,
+                   prompt=prompt, prompt_mask=prompt_mask, prefill_fn=prefill_fn, stop_ids=stop_ids)
 
 
 class BeamSampler(Sampler):
@@ -86,34 +90,54 @@ class BeamSampler(Sampler):
     def settings(self):
         return (self.beam_width, self.length_penalty, self.coverage_penalty, self.ranking)
 
-    def loop(self, step_fn, start_ids, initial_state, seed, *, traced, end_id, max_length, return_alignments):
+    def loop(self, step_fn, prefill_fn, prompt, lengths, initial_state, seed, *, traced, end_id, max_length,
+             return_alignments, stop_ids, prompted):
+        """The loop of `Sampler.loop` over `beam_width` hypotheses per input: while a row is
+        inside its prompt every hypothesis takes the prompt's token at no cost; then the best
+        candidates of all hypotheses are kept."""
         beam_width, alpha, beta = self.beam_width, self.length_penalty, self.coverage_penalty
         track_attention = bool(beta) or return_alignments
-        batch = tf.shape(start_ids)[0]
+        batch, prompt_length = tf.shape(prompt)[0], tf.shape(prompt)[1]
+        total = prompt_length + max_length
+        buffer = tf.concat([tf.where(tf.range(prompt_length)[None, :] < lengths[:, None], prompt, end_id),
+                            tf.fill([batch, max_length], end_id)], axis=1)
+        state, first = initial_state, 0
+        if prefill_fn is not None:
+            state = prefill_fn(prompt, initial_state)
+            tf.nest.assert_same_structure(initial_state, state)
+            first = tf.reduce_min(lengths) - 1
         zeros = tf.zeros([batch, beam_width])
         start = dict(
-            step=tf.constant(0), tokens=tf.repeat(start_ids, beam_width),
-            state=tf.nest.map_structure(lambda x: tf.repeat(x, beam_width, axis=0), initial_state),
+            step=tf.cast(first, tf.int32), state=tf.nest.map_structure(lambda x: tf.repeat(x, beam_width, axis=0), state),
+            buffer=tf.tile(buffer[:, None], [1, beam_width, 1]),
             # Only the first hypothesis is live at the start, so the first step expands it alone.
             log_probs=tf.tile([[0.0] + [-float("inf")] * (beam_width - 1)], [batch, 1]),
-            lengths=zeros, finished=tf.zeros_like(zeros, tf.bool),
-            sequences=tf.fill([batch, beam_width, max_length], end_id), scores=zeros, coverage=(), alignments=())
+            lengths=zeros, finished=tf.zeros_like(zeros, tf.bool), scores=zeros, ends=tf.tile(lengths[:, None],
+                                                                                             [1, beam_width]),
+            coverage=(), alignments=())
         if track_attention:
             source_length = tf.shape(initial_state[contract.ATTENTION])[1]
             start["coverage"] = tf.zeros([batch, beam_width, source_length])
             if return_alignments:
-                start["alignments"] = tf.zeros([batch, beam_width, max_length, source_length])
+                start["alignments"] = tf.zeros([batch, beam_width, total, source_length])
+        stops = tf.constant(stop_ids)
 
         def body(loop):
-            step_log_probs, state = contract.call_step(step_fn, loop["tokens"], loop["state"], loop["step"], end_id)
-            traced.vocabulary = step_log_probs.shape[-1]
-            vocab, finished = tf.shape(step_log_probs)[1], loop["finished"]
-            step_log_probs = tf.reshape(step_log_probs, [batch, beam_width, vocab])
-            # A finished hypothesis may only repeat end_id, at no cost.
-            only_end = tf.one_hot(end_id, vocab, on_value=0.0, off_value=-float("inf"))
-            step_log_probs = tf.where(finished[..., None], only_end, step_log_probs)
+            t, finished = loop["step"], loop["finished"]
+            tokens = tf.reshape(tf.gather(loop["buffer"], t, axis=2), [-1])
+            logits, state = contract.call_step(step_fn, tokens, loop["state"], t, end_id)
+            traced.vocabulary = logits.shape[-1]
+            vocab = tf.shape(logits)[1]
+            step_log_probs = tf.reshape(tf.nn.log_softmax(logits), [batch, beam_width, vocab])
+            # A finished hypothesis may only repeat end_id, at no cost; inside the prompt, every
+            # hypothesis takes the prompt's token, at no cost either.
+            forced = (t + 1 < lengths)[:, None] & tf.ones_like(finished)
+            forced_token = tf.gather(loop["buffer"], t + 1, axis=2)  # (batch, beam)
+            only = lambda token: tf.one_hot(token, vocab, on_value=0.0, off_value=-float("inf"))  # noqa: E731
+            step_log_probs = tf.where(finished[..., None], only(end_id), step_log_probs)
+            step_log_probs = tf.where(forced[..., None], only(forced_token), step_log_probs)
             candidates = loop["log_probs"][..., None] + step_log_probs  # (batch, beam, vocab)
-            growing = tf.cast(~finished, tf.float32)
+            growing = tf.cast(~finished & ~forced, tf.float32)
             if self.ranking == "gnmt":  # every candidate counts its token, the end token too
                 candidate_lengths = (loop["lengths"] + growing)[..., None]
             else:  # tensorflow-addons: not the end token chosen at this step
@@ -123,7 +147,7 @@ class BeamSampler(Sampler):
             coverage = loop["coverage"]
             if track_attention:
                 attention = tf.reshape(contract.attention_in(state), [batch, beam_width, -1])
-                attention = tf.where(finished[..., None], 0.0, attention)
+                attention = tf.where((finished | forced)[..., None], 0.0, attention)
                 coverage = coverage + attention
                 if beta:
                     penalty = beta * _coverage_log(coverage)
@@ -131,21 +155,24 @@ class BeamSampler(Sampler):
                         penalty = tf.where(finished, penalty, 0.0)
                     candidate_scores += penalty[..., None]
             scores, chosen = tf.math.top_k(tf.reshape(candidate_scores, [batch, -1]), beam_width)
-            beam, tokens = chosen // vocab, chosen % vocab  # (batch, beam) each
+            beam, new_tokens = chosen // vocab, chosen % vocab  # (batch, beam) each
 
             def reorder(x):
                 return tf.gather(x, beam, batch_dims=1)
 
-            new = dict(loop, step=loop["step"] + 1, tokens=tf.reshape(tokens, [-1]), scores=scores,
+            generated = reorder(growing) > 0
+            stopped = tf.reduce_any(tf.equal(new_tokens[..., None], stops), axis=-1)
+            new = dict(loop, step=t + 1, scores=scores,
                        log_probs=tf.gather(tf.reshape(candidates, [batch, -1]), chosen, batch_dims=1),
                        lengths=reorder(loop["lengths"] + growing),
-                       finished=reorder(finished) | tf.equal(tokens, end_id),
-                       sequences=contract.write_at(reorder(loop["sequences"]), loop["step"], tokens, axis=2))
+                       ends=tf.where(generated, t + 2, reorder(loop["ends"])),
+                       finished=reorder(finished) | (generated & (stopped | (t + 2 >= lengths[:, None] + max_length))),
+                       buffer=contract.write_at(reorder(loop["buffer"]), t + 1, new_tokens, axis=2))
             if track_attention:
                 new["coverage"] = reorder(coverage)
                 if return_alignments:
-                    new["alignments"] = contract.write_at(reorder(loop["alignments"]), loop["step"],
-                                                          reorder(attention), axis=2)
+                    new["alignments"] = contract.write_at(reorder(loop["alignments"]), t + 1, reorder(attention),
+                                                          axis=2)
             rows = tf.reshape(beam + beam_width * tf.range(batch)[:, None], [-1])
             # A leaf the step passed through unchanged (encoder outputs, projected keys, a cross-
             # attention cache) is the same for every hypothesis of an input: it needs no reordering.
@@ -153,11 +180,13 @@ class BeamSampler(Sampler):
                                                  state, loop["state"])
             return (contract.keep_shapes(new, loop),)
 
-        (done,) = tf.while_loop(lambda loop: (loop["step"] < max_length) & ~tf.reduce_all(loop["finished"]), body,
+        (done,) = tf.while_loop(lambda loop: (loop["step"] < total - 1) & ~tf.reduce_all(loop["finished"]), body,
                                 (start,))
+        if prompted:
+            return contract.Generated(done["buffer"], done["scores"], done["ends"])
         if return_alignments:
-            return contract.DecodedWithAlignments(done["sequences"], done["scores"], done["alignments"])
-        return contract.Decoded(done["sequences"], done["scores"])
+            return contract.DecodedWithAlignments(done["buffer"][..., 1:], done["scores"], done["alignments"][:, :, 1:])
+        return contract.Decoded(done["buffer"][..., 1:], done["scores"])
 
 
 def _length_penalty(lengths, alpha):

@@ -52,6 +52,15 @@ def check_search_args(search, start_ids, end_id, max_length):
     return tf.cast(start_ids, tf.int32)
 
 
+def check_stop_ids(stop_ids, end_id):
+    """The tokens that end a sequence: `end_id` and `stop_ids` (ints >= 0), as a sorted tuple."""
+    stop_ids = () if stop_ids is None else stop_ids
+    if isinstance(stop_ids, int) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
+                                            for i in stop_ids):
+        raise ValueError(f"`stop_ids` must be a list of token ids (ints >= 0). Received: stop_ids={stop_ids!r}")
+    return tuple(sorted({end_id, *stop_ids}))
+
+
 def check_attention(state, needed_by):
     """`state` must carry this step's alignment; `needed_by` names the argument that asked."""
     if not isinstance(state, dict) or ATTENTION not in state:
@@ -67,15 +76,47 @@ def attention_in(state):
 
 
 def call_step(step_fn, tokens, state, step, end_id):
-    """Run `step_fn`; return float32 log-probabilities `(rows, vocabulary)` and the new state.
-    `end_id` must be in the vocabulary (checked when its size is known when traced)."""
+    """Run `step_fn`; return its float32 logits `(rows, vocabulary)` and the new state. `end_id`
+    must be in the vocabulary (checked when its size is known when traced)."""
     logits, new_state = step_fn(tokens, state, step)
     tf.nest.assert_same_structure(state, new_state)
     vocabulary = logits.shape[-1]
     if vocabulary is not None and end_id >= vocabulary:
         raise ValueError(f"`end_id` must be a token of the step function's vocabulary of {vocabulary} "
                          f"(logits of shape {tuple(logits.shape)}). Received: end_id={end_id}")
-    return tf.nn.log_softmax(tf.cast(logits, tf.float32)), new_state
+    return tf.cast(logits, tf.float32), new_state
+
+
+class Generated(NamedTuple):
+    """What a prompted search returns: `sequences`, each prompt followed by what was generated
+    (then `end_id`), their `scores` (of the generated tokens) and `lengths` (prompt and generated
+    tokens, the stop token included)."""
+    sequences: tf.Tensor
+    scores: tf.Tensor
+    lengths: tf.Tensor
+
+
+def pack_prompt(prompt, prompt_mask):
+    """A prompt as right-padded int32 ids `(batch, P)` (each row's tokens first, in order) and the
+    rows' lengths: from a `tf.RaggedTensor`, or ids with a boolean mask (True = a token; left or
+    right padding, or any) or without one (every position a token)."""
+    if isinstance(prompt, tf.RaggedTensor):
+        return tf.cast(prompt.to_tensor(0), tf.int32), tf.cast(prompt.row_lengths(), tf.int32)
+    checks.check_rank("prompt", prompt, (2,))
+    dtype = tf.as_dtype(getattr(prompt, "dtype", None) or np.asarray(prompt).dtype)
+    if not dtype.is_integer:
+        raise ValueError(f"`prompt` must hold integer token ids. Received: prompt of dtype {dtype.name}")
+    prompt = tf.cast(prompt, tf.int32)
+    if prompt_mask is None:
+        return prompt, tf.fill([tf.shape(prompt)[0]], tf.shape(prompt)[1])
+    mask_shape = tuple(prompt_mask.shape) if hasattr(prompt_mask, "shape") else np.shape(prompt_mask)
+    if mask_shape != tuple(prompt.shape):
+        raise ValueError(f"`prompt_mask` must have the prompt's shape {tuple(prompt.shape)}. "
+                         f"Received: prompt_mask.shape={mask_shape}")
+    prompt_mask = tf.cast(prompt_mask, tf.bool)
+    order = tf.argsort(tf.cast(~prompt_mask, tf.int32), axis=1, stable=True)  # tokens first, in order
+    packed = tf.where(tf.gather(prompt_mask, order, batch_dims=1), tf.gather(prompt, order, batch_dims=1), 0)
+    return packed, tf.reduce_sum(tf.cast(prompt_mask, tf.int32), axis=1)
 
 
 def write_at(buffer, step, values, axis):

@@ -4,6 +4,7 @@ of every search. TensorFlow only."""
 import types
 import weakref
 
+import numpy as np
 import tensorflow as tf
 
 from keras_seqattn.decoding import contract
@@ -31,80 +32,125 @@ class Sampler:
         """The hashable values that select the compiled program."""
         return ()
 
-    def next_tokens(self, log_probs, step, seed):
-        """The tokens `(rows,)` int32 chosen from `log_probs` `(rows, vocabulary)` at `step`."""
+    def next_tokens(self, logits, step, seed, history, seen):
+        """The tokens `(rows,)` int32 chosen from `logits` `(rows, vocabulary)` at `step`;
+        `history` `(rows, length)` holds the tokens so far where `seen` (same shape) is True."""
         raise NotImplementedError
 
     def __call__(self, step_fn, initial_state, start_ids, end_id, max_length, return_alignments=False,
-                 jit_compile=True, seed=None):
-        start_ids = contract.check_search_args(self.name, start_ids, end_id, max_length)
+                 jit_compile=True, seed=None, prompt=None, prompt_mask=None, prefill_fn=None, stop_ids=None):
+        prompted = prompt is not None
+        if prompted:
+            if start_ids is not None:
+                raise ValueError("Give `start_ids` or a `prompt`, not both. Received: start_ids and prompt")
+            if return_alignments:
+                raise ValueError("A prompted search returns no alignments. Received: return_alignments=True")
+            prompt, lengths = contract.pack_prompt(prompt, prompt_mask)
+            contract.check_search_args(self.name, tf.zeros([1], tf.int32), end_id, max_length)
+        else:
+            if prefill_fn is not None:
+                raise ValueError("`prefill_fn` prefills a `prompt`. Received: prompt=None")
+            start_ids = contract.check_search_args(self.name, start_ids, end_id, max_length)
+            prompt, lengths = start_ids[:, None], tf.ones_like(start_ids)
         if return_alignments:
             contract.check_attention(initial_state, "return_alignments")
-        options = dict(end_id=end_id, max_length=max_length, return_alignments=bool(return_alignments))
-        search, traced = self._compiled(step_fn, tuple(sorted(options.items())), bool(jit_compile))
-        inputs = (start_ids, initial_state, seed)
+        stop_ids = contract.check_stop_ids(stop_ids, end_id)
+        options = dict(end_id=end_id, max_length=max_length, return_alignments=bool(return_alignments),
+                       stop_ids=stop_ids, prompted=prompted)
+        search, traced = self._compiled(step_fn, prefill_fn, tuple(sorted(options.items())), bool(jit_compile))
+        inputs = (prompt, lengths, initial_state, seed)
         search.get_concrete_function(*inputs)  # traces unless already traced: the vocabulary is known
         if traced.vocabulary is not None and tf.executing_eagerly():
-            ids = start_ids.numpy()
+            ids = prompt.numpy()[np.arange(prompt.shape[1])[None, :] < lengths.numpy()[:, None]]
             if ids.size and (ids.min() < 0 or ids.max() >= traced.vocabulary):
-                raise ValueError(f"`start_ids` must be tokens of the step function's vocabulary of "
-                                 f"{traced.vocabulary}. Received: start_ids={ids.tolist()}")
+                name = "prompt" if prompted else "start_ids"
+                raise ValueError(f"`{name}` must be tokens of the step function's vocabulary of "
+                                 f"{traced.vocabulary}. Received: {name} ids from {ids.min()} to {ids.max()}")
         return search(*inputs)
 
-    def _compiled(self, step_fn, options, jit_compile):
+    def _compiled(self, step_fn, prefill_fn, options, jit_compile):
         owner = getattr(step_fn, "__self__", step_fn)
         function = getattr(step_fn, "__func__", step_fn)
-        key = (type(self), self.settings(), function, options, jit_compile)
+        prefill = getattr(prefill_fn, "__func__", prefill_fn)
+        key = (type(self), self.settings(), function, prefill, options, jit_compile)
         try:
             searches = _COMPILED.setdefault(owner, {})
         except TypeError:  # an owner that takes no weak reference: compile for this call only
             searches = {}
         if key not in searches:
-            searches[key] = self._compile(step_fn, dict(options), jit_compile)
+            searches[key] = self._compile(step_fn, prefill_fn, dict(options), jit_compile)
         return searches[key]
 
-    def _compile(self, step_fn, options, jit_compile):
+    def _compile(self, step_fn, prefill_fn, options, jit_compile):
         traced = types.SimpleNamespace(vocabulary=None)  # what the trace saw of the step function
-        if hasattr(step_fn, "__self__"):
-            method, owner = step_fn.__func__, weakref.ref(step_fn.__self__)
-            step = lambda *args: method(owner(), *args)  # noqa: E731  (no strong reference kept)
-        else:
-            function = weakref.ref(step_fn)
-            step = lambda *args: function()(*args)  # noqa: E731
+        step, prefill = _weakly(step_fn), None if prefill_fn is None else _weakly(prefill_fn)
 
-        def search(start_ids, initial_state, seed):
-            return self.loop(step, start_ids, initial_state, seed, traced=traced, **options)
+        def search(prompt, lengths, initial_state, seed):
+            return self.loop(step, prefill, prompt, lengths, initial_state, seed, traced=traced, **options)
 
         return tf.function(search, jit_compile=jit_compile, autograph=False, reduce_retracing=True), traced
 
-    def loop(self, step_fn, start_ids, initial_state, seed, *, traced, end_id, max_length, return_alignments):
-        """One token per input at each step until every input has ended or `max_length` tokens."""
-        batch = tf.shape(start_ids)[0]
+    def loop(self, step_fn, prefill_fn, prompt, lengths, initial_state, seed, *, traced, end_id, max_length,
+             return_alignments, stop_ids, prompted):
+        """One loop over the positions: the token at position t goes in, position t + 1's comes
+        out: the prompt's own token while t + 1 is inside the row's prompt, else the next token
+        (until a stop token, or `max_length` new tokens). A seq2seq search is the prompt of one
+        start token."""
+        batch, prompt_length = tf.shape(prompt)[0], tf.shape(prompt)[1]
+        total = prompt_length + max_length
+        buffer = tf.concat([tf.where(tf.range(prompt_length)[None, :] < lengths[:, None], prompt, end_id),
+                            tf.fill([batch, max_length], end_id)], axis=1)
+        state, first = initial_state, 0
+        if prefill_fn is not None:  # the prompt in one call; the loop redoes its last shared position
+            state = prefill_fn(prompt, initial_state)
+            tf.nest.assert_same_structure(initial_state, state)
+            first = tf.reduce_min(lengths) - 1
         alignments = ()
         if return_alignments:
-            alignments = tf.zeros([batch, max_length, tf.shape(initial_state[contract.ATTENTION])[1]])
+            alignments = tf.zeros([batch, total, tf.shape(initial_state[contract.ATTENTION])[1]])
 
         def body(loop):
-            log_probs, state = contract.call_step(step_fn, loop["tokens"], loop["state"], loop["step"], end_id)
-            traced.vocabulary = log_probs.shape[-1]
+            t = loop["step"]
+            token = tf.gather(loop["buffer"], t, axis=1)
+            logits, state = contract.call_step(step_fn, token, loop["state"], t, end_id)
+            traced.vocabulary = logits.shape[-1]
+            log_probs = tf.nn.log_softmax(logits)
+            seen = tf.range(total)[None, :] <= t
+            chosen = self.next_tokens(logits, t, seed, loop["buffer"], tf.broadcast_to(seen, tf.shape(loop["buffer"])))
+            forced = t + 1 < lengths
             finished = loop["finished"]
-            tokens = tf.where(finished, end_id, self.next_tokens(log_probs, loop["step"], seed))
-            scores = loop["scores"] + tf.where(finished, 0.0, tf.gather(log_probs, tokens, batch_dims=1))
-            new = dict(loop, step=loop["step"] + 1, tokens=tokens, state=state, scores=scores,
-                       finished=finished | tf.equal(tokens, end_id),
-                       sequences=contract.write_at(loop["sequences"], loop["step"], tokens, axis=1))
+            new_token = tf.where(forced, tf.gather(loop["buffer"], t + 1, axis=1), tf.where(finished, end_id, chosen))
+            generating = ~forced & ~finished
+            scores = loop["scores"] + tf.where(generating, tf.gather(log_probs, new_token, batch_dims=1), 0.0)
+            stopped = tf.reduce_any(tf.equal(new_token[:, None], tf.constant(stop_ids)[None, :]), axis=1)
+            new = dict(loop, step=t + 1, state=state, scores=scores,
+                       buffer=contract.write_at(loop["buffer"], t + 1, new_token, axis=1),
+                       ends=tf.where(generating, t + 2, loop["ends"]),
+                       finished=finished | (generating & (stopped | (t + 2 >= lengths + max_length))))
             if return_alignments:
-                attention = tf.where(finished[:, None], 0.0, contract.attention_in(state))
-                new["alignments"] = contract.write_at(loop["alignments"], loop["step"], attention, axis=1)
+                attention = tf.where(generating[:, None], contract.attention_in(state), 0.0)
+                new["alignments"] = contract.write_at(loop["alignments"], t + 1, attention, axis=1)
             return (contract.keep_shapes(new, loop),)
 
-        start = dict(step=tf.constant(0), tokens=start_ids, state=initial_state, finished=tf.zeros([batch], tf.bool),
-                     sequences=tf.fill([batch, max_length], end_id), scores=tf.zeros([batch]), alignments=alignments)
-        (done,) = tf.while_loop(lambda loop: (loop["step"] < max_length) & ~tf.reduce_all(loop["finished"]), body,
+        start = dict(step=tf.cast(first, tf.int32), buffer=buffer, state=state, finished=tf.zeros([batch], tf.bool),
+                     scores=tf.zeros([batch]), ends=lengths, alignments=alignments)
+        (done,) = tf.while_loop(lambda loop: (loop["step"] < total - 1) & ~tf.reduce_all(loop["finished"]), body,
                                 (start,))
+        if prompted:
+            return contract.Generated(done["buffer"], done["scores"], done["ends"])
         if return_alignments:
-            return contract.DecodedWithAlignments(done["sequences"], done["scores"], done["alignments"])
-        return contract.Decoded(done["sequences"], done["scores"])
+            return contract.DecodedWithAlignments(done["buffer"][:, 1:], done["scores"], done["alignments"][:, 1:])
+        return contract.Decoded(done["buffer"][:, 1:], done["scores"])
+
+
+def _weakly(function):
+    """`function` called through a weak reference to its owner (a bound method's object) or to
+    itself: a compiled search that holds it keeps nothing alive."""
+    if hasattr(function, "__self__"):
+        method, owner = function.__func__, weakref.ref(function.__self__)
+        return lambda *args: method(owner(), *args)
+    reference = weakref.ref(function)
+    return lambda *args: reference()(*args)
 
 
 def check_seed(seed):

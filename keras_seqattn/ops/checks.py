@@ -36,7 +36,7 @@ def check_mask_shape(name, mask, expected):
     `expected` is a tuple of ints or None (unknown)."""
     if mask is None:
         return
-    shape = tuple(mask.shape)
+    shape = tuple(mask.shape) if hasattr(mask, "shape") else np.shape(mask)
     ok = len(shape) == len(expected) and all(
         got is None or want is None or got in (want, 1) for got, want in zip(shape, expected)
     )

@@ -120,8 +120,9 @@ def test_eager_calls_with_the_same_step_function_trace_once():
     for batch_start in ([1, 2], [3, 1], [2, 2]):
         beam_search(toy.step_fn, toy.initial_state(), tf.constant(batch_start), END, beam_width=2,
                     max_length=3)
-    options = tuple(sorted(dict(end_id=END, max_length=3, return_alignments=False).items()))
-    search, _ = BeamSampler(2)._compiled(toy.step_fn, options, True)
+    options = tuple(sorted(dict(end_id=END, max_length=3, return_alignments=False, stop_ids=(END,),
+                                prompted=False).items()))
+    search, _ = BeamSampler(2)._compiled(toy.step_fn, None, options, True)
     assert search.experimental_get_tracing_count() == 1
 
 
