@@ -22,6 +22,10 @@ class TinyLM:
             x = block(x)
         self.logits(x)
 
+    @property
+    def variables(self):
+        return [v for layer in (self.embedding, *self.blocks, self.logits) for v in layer.variables]
+
     def initial_state(self, batch):
         return {"caches": self_attention_caches(self.blocks, batch, MAX)}
 

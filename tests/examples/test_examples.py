@@ -96,3 +96,15 @@ def test_show_attend_tell_hard_learns():
     assert _accuracy(out, r"exact-caption accuracy: ([0-9.]+)") >= 0.05, out[-2000:]
     assert _accuracy(out, r"word accuracy: ([0-9.]+)") >= 0.65, out[-2000:]
     assert _accuracy(out, r"attention localisation: ([0-9.]+) of shape mentions") >= 0.5, out[-2000:]
+
+
+def test_language_model_learns_to_count_and_serves(tmp_path):
+    out = _run("language_model.py", "--epochs", "3", "--train-size", "1500", "--test-size", "100",
+               "--export-dir", str(tmp_path / "served"))
+    # Today: perplexity 1.11 per character (26 ids), the next number right after 0.30 of held-out
+    # prompts (chance about 0: a number written in full, letter by letter).
+    assert _accuracy(out, r"held-out perplexity: ([0-9.]+)") <= 1.5, out[-2000:]
+    assert _accuracy(out, r"next number correct: ([0-9.]+)") >= 0.15, out[-2000:]
+    for search in ("greedy", "top-k 5", "top-p 0.9", "beam 4"):
+        assert len(re.findall(rf"^{search}: '.+' -> '.*'$", out, re.M)) == 3, out[-2000:]
+    assert len(re.findall(r"^served: '.+' -> '.*'$", out, re.M)) == 3, out[-2000:]
