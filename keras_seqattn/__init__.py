@@ -21,5 +21,4 @@ from keras_seqattn.layers.rotary_embedding import RotaryEmbedding as RotaryEmbed
 from keras_seqattn.layers.scaled_dot_product import ScaledDotProduct as ScaledDotProduct
 from keras_seqattn.layers.transformer_decoder import TransformerDecoder as TransformerDecoder
 from keras_seqattn.layers.transformer_encoder import TransformerEncoder as TransformerEncoder
-
-__version__ = "0.1.0"
+from keras_seqattn.version import __version__ as __version__
