@@ -18,6 +18,13 @@ def plot_attention(alignments, source_tokens, target_tokens, path=None, title=No
         target_tokens: the target tokens (row labels), at most `target_length` of them.
         path: when given, the figure is also saved there (the format from the extension, e.g. PNG).
         title: an optional title.
+
+    Example:
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "attention.png")
+    >>> figure = ksa.visualization.plot_attention(np.eye(3), ["a", "b", "c"], ["x", "y", "z"], path=path)
+    >>> os.path.getsize(path) > 0
+    True
     """
     alignments = np.asarray(alignments, "float32")
     if alignments.ndim != 2:
@@ -36,6 +43,9 @@ def plot_pooling(weights, tokens, path=None, title=None):
         weights: `(T,)` or `(heads, T)`; steps beyond the tokens (padding) are cut off.
         tokens: the token labels, at most T of them.
         path, title: as in `plot_attention`.
+
+    Example:
+    >>> figure = ksa.visualization.plot_pooling(np.array([0.1, 0.7, 0.2]), ["not", "bad", "!"])
     """
     weights = np.asarray(weights, "float32")
     if weights.ndim not in (1, 2):
@@ -57,6 +67,10 @@ def plot_hierarchical_attention(sentence_weights, word_weights, sentences, path=
         sentences: the document's sentences, each a list of its words (at most `sentences` lists,
             each of at most `words` words); padding beyond them is cut off.
         path, title: as in `plot_attention`.
+
+    Example (two sentences of two words):
+    >>> figure = ksa.visualization.plot_hierarchical_attention(
+    ...     np.array([0.9, 0.1]), np.array([[0.5, 0.5], [0.2, 0.8]]), [["great", "film"], ["the", "end"]])
     """
     Figure = _figure_class("plot_hierarchical_attention")
     sentence_weights, word_weights = np.asarray(sentence_weights, "float32"), np.asarray(word_weights, "float32")
@@ -99,6 +113,10 @@ def plot_memory_hops(weights, memories, path=None, title=None):
         weights: `(hops, memories)`; memories beyond the labels (padding) are cut off.
         memories: the memory sentences (strings), at most `memories` of them.
         path, title: as in `plot_attention`.
+
+    Example (two hops over three memories):
+    >>> figure = ksa.visualization.plot_memory_hops(
+    ...     np.array([[0.1, 0.8, 0.1], [0.6, 0.2, 0.2]]), ["mary went home", "john left", "mary slept"])
     """
     weights = np.asarray(weights, "float32")
     if weights.ndim != 2:
@@ -118,6 +136,10 @@ def plot_image_attention(image, alignments, words, path=None, title=None):
             of `AttentionDecoder`'s alignments); each cell covers an equal patch of the image.
         words: the caption's words, at most T of them (steps after the end are cut off).
         path, title: as in `plot_attention`.
+
+    Example (a 2 × 2 feature map under an 8 × 8 image, two words):
+    >>> figure = ksa.visualization.plot_image_attention(
+    ...     np.zeros((8, 8, 3)), np.array([[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 1.0]]]), ["red", "circle"])
     """
     Figure = _figure_class("plot_image_attention")
     image, alignments = np.asarray(image), np.asarray(alignments, "float32")

@@ -79,7 +79,15 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
 
 class BeamSampler(Sampler):
     """Keeps the `beam_width` best hypotheses per input at every step (see `beam_search`): its
-    own loop, since it tracks several hypotheses per input."""
+    own loop, since it tracks several hypotheses per input.
+
+    Example:
+    >>> table = tf.math.log([[.1, .6, .3], [.9, .05, .05], [.2, .5, .3]])
+    >>> step_fn = lambda ids, state, step: (tf.gather(table, ids), state)
+    >>> found = ksa.decoding.BeamSampler(beam_width=2)(step_fn, {}, [2], end_id=0, max_length=3)
+    >>> found.sequences.shape  # (batch, beam_width, max_length), the best hypothesis first
+    TensorShape([1, 2, 3])
+    """
 
     name = "beam_search"
 

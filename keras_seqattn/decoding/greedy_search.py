@@ -6,7 +6,14 @@ from keras_seqattn.decoding.sampler import Sampler
 
 
 class GreedySampler(Sampler):
-    """Chooses the argmax token at each step (see `greedy_search`)."""
+    """Chooses the argmax token at each step (see `greedy_search`).
+
+    Example (a bigram table: 2 is followed by 1, then the end token 0):
+    >>> table = tf.math.log([[.1, .6, .3], [.9, .05, .05], [.2, .5, .3]])
+    >>> step_fn = lambda ids, state, step: (tf.gather(table, ids), state)
+    >>> ksa.decoding.GreedySampler()(step_fn, {}, [2], end_id=0, max_length=3).sequences.numpy().tolist()
+    [[1, 0, 0]]
+    """
 
     name = "greedy_search"
 

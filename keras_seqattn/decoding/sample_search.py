@@ -2,14 +2,22 @@
 
 import tensorflow as tf
 
-from keras_seqattn.decoding.sampler import Sampler, check_seed
+from keras_seqattn.decoding.sampler import Sampler
 from keras_seqattn.ops import checks
 
 
 class RandomSampler(Sampler):
     """Draws each token from softmax(logits / temperature) with the stateless seed
     fold_in(seed, step), after the repetition penalty and among the `top_k` likeliest and the
-    smallest set of likeliest tokens whose probability reaches `top_p` (see `sample_search`)."""
+    smallest set of likeliest tokens whose probability reaches `top_p` (see `sample_search`).
+
+    Example (with top_k=1, sampling is greedy):
+    >>> table = tf.math.log([[.1, .6, .3], [.9, .05, .05], [.2, .5, .3]])
+    >>> step_fn = lambda ids, state, step: (tf.gather(table, ids), state)
+    >>> sampler = ksa.decoding.RandomSampler(temperature=0.7, top_k=1)
+    >>> sampler(step_fn, {}, [2], end_id=0, max_length=3, seed=1).sequences.numpy().tolist()
+    [[1, 0, 0]]
+    """
 
     name = "sample_search"
 
@@ -105,5 +113,5 @@ def sample_search(step_fn, initial_state, start_ids, end_id, max_length, tempera
     """
     sampler = RandomSampler(temperature, top_k, top_p, repetition_penalty)
     return sampler(step_fn, initial_state, start_ids, end_id, max_length, return_alignments, jit_compile,
-                   seed=check_seed(seed), prompt=prompt, prompt_mask=prompt_mask, prefill_fn=prefill_fn,
+                   seed=seed, prompt=prompt, prompt_mask=prompt_mask, prefill_fn=prefill_fn,
                    stop_ids=stop_ids)

@@ -24,6 +24,16 @@ class Sampler:
     A search is traced once per step function, settings and input signature, eagerly too; the
     traced function is kept while the step function's owner lives and holds it only weakly, so
     it never keeps a model alive.
+
+    Example (a strategy that always takes the second likeliest token):
+    >>> class SecondBest(ksa.decoding.Sampler):
+    ...     name = "second_best"
+    ...     def next_tokens(self, logits, step, seed, history, seen):
+    ...         return tf.math.top_k(logits, 2).indices[:, 1]
+    >>> table = tf.math.log([[.1, .6, .3], [.9, .05, .05], [.2, .5, .3]])
+    >>> found = SecondBest()(lambda ids, state, step: (tf.gather(table, ids), state), {}, [1], 0, 3)
+    >>> found.sequences.numpy().tolist()
+    [[1, 1, 1]]
     """
 
     name = "search"
@@ -58,7 +68,7 @@ class Sampler:
         options = dict(end_id=end_id, max_length=max_length, return_alignments=bool(return_alignments),
                        stop_ids=stop_ids, prompted=prompted)
         search, traced = self._compiled(step_fn, prefill_fn, tuple(sorted(options.items())), bool(jit_compile))
-        inputs = (prompt, lengths, initial_state, seed)
+        inputs = (prompt, lengths, initial_state, check_seed(seed))
         search.get_concrete_function(*inputs)  # traces unless already traced: the vocabulary is known
         if traced.vocabulary is not None and tf.executing_eagerly():
             ids = prompt.numpy()[np.arange(prompt.shape[1])[None, :] < lengths.numpy()[:, None]]

@@ -34,10 +34,22 @@ def export_captioner(model, export_dir, target_vocabulary, image_shape, max_targ
         batch_buckets: pad batches to powers of two; False runs each batch as it is.
         image_dtype: the dtype the signature takes (cast to the model's inputs as it is).
 
-    Example (a captioner as in `examples/show_attend_tell.py`):
-        export_captioner(model, "served/", vocabulary, image_shape=(36, 36, 3), max_target_length=9)
-        serve = tf.saved_model.load("served/").signatures["serving_default"]
-        serve(image=images)["caption"]  # [b"a red circle left of a blue square", ...]
+    Example (a stand-in for a trained captioner, which names an image's brightest colour channel):
+    >>> import os, tempfile
+    >>> from keras_seqattn.export import Vocabulary
+    >>> vocabulary = Vocabulary(["red", "green", "blue"], split="words")
+    >>> class Brightest(tf.Module):
+    ...     def initial_state(self, images):
+    ...         channel = tf.argmax(tf.reduce_mean(images, axis=[1, 2]), axis=-1, output_type=tf.int32)
+    ...         return {"word": channel + Vocabulary.UNKNOWN + 1}
+    ...     def step(self, token_ids, state, step):
+    ...         token = tf.where(step == 0, state["word"], Vocabulary.END)
+    ...         return tf.one_hot(token, vocabulary.size) * 10.0, state
+    >>> path = os.path.join(tempfile.mkdtemp(), "brightest")
+    >>> _ = export_captioner(Brightest(), path, vocabulary, image_shape=(4, 4, 3), max_target_length=3)
+    >>> serve = tf.saved_model.load(path).signatures["serving_default"]
+    >>> serve(image=tf.constant([[[[0.0, 0.0, 1.0]] * 4] * 4]))["caption"].numpy().tolist()
+    [b'blue']
     """
     checks.check_tensorflow_backend("`export_captioner`")
     serving.check_vocabulary("target_vocabulary", target_vocabulary)

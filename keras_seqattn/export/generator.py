@@ -36,11 +36,23 @@ def export_generator(model, export_dir, vocabulary, max_prompt_length, max_new_t
         **search_options: given to the search: e.g. `temperature`, `top_k`, `top_p`, `seed` for
             sampling, `beam_width`, `length_penalty` for beam search, `stop_ids`.
 
-    Example (a language model as in `examples/language_model.py`):
-        export_generator(model, "served/", vocabulary, max_prompt_length=64, max_new_tokens=32,
-                         search="sample", top_p=0.9, seed=0)
-        serve = tf.saved_model.load("served/").signatures["serving_default"]
-        serve(prompt=tf.constant(["one, two, three,"]))["text"]
+    Example (a stand-in for a trained language model, which repeats the prompt's last token
+    until the text holds 5 tokens (`step` counts the prompt's tokens too); `examples/language_model.py` exports a real one):
+    >>> import os, tempfile
+    >>> vocabulary = Vocabulary.from_texts(["abc"])
+    >>> class Repeater(tf.Module):
+    ...     def initial_state(self, batch_size):
+    ...         return {"last": tf.zeros([batch_size], tf.int32)}
+    ...     def prefill(self, prompt_ids, state):  # right-padded prompts: the last token is the largest id here
+    ...         return {"last": tf.reduce_max(tf.cast(prompt_ids, tf.int32), axis=1)}
+    ...     def step(self, token_ids, state, step):
+    ...         token = tf.where(step < 4, state["last"], Vocabulary.END)
+    ...         return tf.one_hot(token, vocabulary.size) * 10.0, state
+    >>> path = os.path.join(tempfile.mkdtemp(), "repeater")
+    >>> _ = export_generator(Repeater(), path, vocabulary, max_prompt_length=4, max_new_tokens=6)
+    >>> serve = tf.saved_model.load(path).signatures["serving_default"]
+    >>> serve(prompt=tf.constant(["ab", "c"]))["text"].numpy().tolist()
+    [b'bbb', b'cccc']
     """
     checks.check_tensorflow_backend("`export_generator`")
     serving.check_vocabulary("vocabulary", vocabulary)

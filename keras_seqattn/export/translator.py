@@ -50,6 +50,24 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
         length_penalty: the GNMT length penalty α of beam search.
         return_attention: also return the alignments.
         batch_buckets: pad batches to powers of two (see above); False runs each batch as it is.
+
+    Example (a stand-in for a trained model, which writes its source backwards):
+    >>> import os, tempfile
+    >>> vocabulary = Vocabulary.from_texts(["hello"])
+    >>> class Reverser(tf.Module):
+    ...     def initial_state(self, source_ids):
+    ...         lengths = tf.reduce_sum(tf.cast(source_ids != Vocabulary.PAD, tf.int32), axis=1)
+    ...         return {"source": tf.reverse_sequence(source_ids, lengths, seq_axis=1)}
+    ...     def step(self, token_ids, state, step):
+    ...         token = tf.gather(state["source"], tf.minimum(step, 7), axis=1)
+    ...         token = tf.where(token == Vocabulary.PAD, Vocabulary.END, token)
+    ...         return tf.one_hot(token, vocabulary.size) * 10.0, state
+    >>> path = os.path.join(tempfile.mkdtemp(), "reverser")
+    >>> _ = export_translator(Reverser(), path, vocabulary, vocabulary, max_source_length=8,
+    ...                       max_target_length=9, beam_width=1)
+    >>> serve = tf.saved_model.load(path).signatures["serving_default"]
+    >>> serve(text=tf.constant(["hello", "eh"]))["translation"].numpy().tolist()
+    [b'olleh', b'he']
     """
     checks.check_tensorflow_backend("`export_translator`")
     serving.check_vocabulary("source_vocabulary", source_vocabulary)

@@ -20,6 +20,12 @@ def masked_softmax(scores, mask=None, empty_rows=True):
     Masked entries (mask False) get weight 0, and a row with no key left to attend gets all
     zeros (so its context is zero, never NaN), whatever the compute dtype. `empty_rows=False`
     promises that no row is all False, and saves the pass that zeroes such rows.
+
+    Example (the masked score gets no weight; a row without a key gets none at all):
+    >>> scores = tf.constant([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    >>> mask = tf.constant([[True, True, False], [False, False, False]])
+    >>> ksa.ops.masked_softmax(scores, mask).numpy().astype(float).round(3).tolist()
+    [[0.269, 0.731, 0.0], [0.0, 0.0, 0.0]]
     """
     scores = ops.cast(scores, "float32")
     if mask is None:
@@ -31,7 +37,13 @@ def masked_softmax(scores, mask=None, empty_rows=True):
 
 def dropout_multiplier(shape, rate, seed=None):
     """`keep / (1 - rate)` with `keep ~ Bernoulli(1 - rate)`, a float32 tensor of `shape`, drawn
-    outside the compiled kernels with Keras's random ops (`seed`: int, SeedGenerator or None)."""
+    outside the compiled kernels with Keras's random ops (`seed`: int, SeedGenerator or None).
+
+    Example:
+    >>> keep = ksa.ops.dropout_multiplier((2, 1000), rate=0.25, seed=0)
+    >>> sorted(set(keep.numpy().ravel().tolist()))  # dropped, or kept and scaled by 1 / (1 - rate)
+    [0.0, 1.3333333730697632]
+    """
     keep = ops.greater_equal(keras.random.uniform(shape, seed=seed), rate)
     return ops.cast(keep, "float32") / (1.0 - rate)
 
@@ -196,6 +208,18 @@ def scaled_dot_product_attention(
 
     A query with no key left to attend gets a zero output (never NaN); the softmax runs in float32.
     Returns `(batch, T, heads, dv)` (or `(batch, T, dv)`), and the weights when asked.
+
+    Example (`(batch, T, heads, depth)` inputs, as keras.ops.dot_product_attention takes them):
+    >>> q, k, v = (keras.random.normal((2, 6, 4, 8), seed=i) for i in range(3))
+    >>> out = ksa.ops.scaled_dot_product_attention(q, k, v, is_causal=True)
+    >>> out.shape
+    TensorShape([2, 6, 4, 8])
+    >>> reference = keras.ops.dot_product_attention(q, k, v, is_causal=True)
+    >>> bool(np.allclose(out, reference, atol=1e-5))
+    True
+    >>> blocked = ksa.ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=2, flash=True)
+    >>> bool(np.allclose(blocked[:, :2], out[:, :2], atol=1e-5))  # the first 2 queries see at most 2 keys
+    True
     """
     for name, tensor in (("query", query), ("key", key), ("value", value)):
         checks.check_rank(name, tensor, (3, 4))
@@ -381,6 +405,14 @@ def additive_attention(
 ):
     """Additive attention over projected queries `(batch, Tq, U)` and keys `(batch, Tk, U)`:
     weights = softmax(vᵀ tanh(q + k + b)) (`attention_v`, `bias`: `(U,)`), context = weights · value.
+
+    Example (projected queries and keys with U = 2; the second key is masked out):
+    >>> query, key = tf.ones((1, 1, 2)), tf.constant([[[1.0, 0.0], [0.0, 1.0]]])
+    >>> value = tf.constant([[[10.0], [20.0]]])
+    >>> context, weights = ksa.ops.additive_attention(query, key, value, tf.ones((2,)),
+    ...                                                mask=tf.constant([[[True, False]]]))
+    >>> weights.numpy().tolist(), context.numpy().tolist()
+    ([[[1.0, 0.0]]], [[[10.0]]])
     """
     centers, window = _local_window(query, key, value, mask, window_centers, window, gaussian)
     return _additive_kernel(
@@ -395,6 +427,13 @@ def dot_attention(
 ):
     """Dot-score attention: weights = softmax(scale · qᵀk), context = weights · value, for
     `query` `(batch, Tq, d)`, `key` `(batch, Tk, d)`, `value` `(batch, Tk, dv)`.
+
+    Example (two keys; the query is closer to the second):
+    >>> query, key = tf.constant([[[0.0, 1.0]]]), tf.constant([[[1.0, 0.0], [0.0, 1.0]]])
+    >>> value = tf.constant([[[10.0], [20.0]]])
+    >>> context, weights = ksa.ops.dot_attention(query, key, value)
+    >>> weights.numpy().astype(float).round(3).tolist(), context.numpy().astype(float).round(2).tolist()
+    ([[[0.269, 0.731]]], [[[17.31]]])
     """
     centers, window = _local_window(query, key, value, mask, window_centers, window, gaussian)
     return _dot_kernel(

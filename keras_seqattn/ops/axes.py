@@ -15,7 +15,14 @@ def flatten_feature_map(features, mask=None):
     """A feature map `(batch, H, W, C)` (e.g. a CNN's output) as a sequence `(batch, H·W, C)` of
     its positions, row by row (position i·W + j is row i, column j), and its optional spatial mask
     `(batch, H, W)` (True = may attend) as `(batch, H·W)`. Weights over the positions come back to
-    `(..., H, W)` with `ops.reshape(weights, (*weights.shape[:-1], H, W))`."""
+    `(..., H, W)` with `ops.reshape(weights, (*weights.shape[:-1], H, W))`.
+
+    Example:
+    >>> features, mask = tf.zeros((2, 3, 4, 16)), tf.ones((2, 3, 4), bool)
+    >>> flat, flat_mask = ksa.ops.flatten_feature_map(features, mask)
+    >>> flat.shape, flat_mask.shape
+    (TensorShape([2, 12, 16]), TensorShape([2, 12]))
+    """
     shape = ops.shape(features)
     flat = ops.reshape(features, (shape[0], shape[1] * shape[2], shape[3]))
     return flat, None if mask is None else ops.reshape(mask, (shape[0], shape[1] * shape[2]))

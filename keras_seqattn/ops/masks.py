@@ -15,7 +15,12 @@ LOWEST_SCORE = -3.0e38
 
 
 def padding_mask(lengths, max_length):
-    """`(batch, max_length)`: True at positions `< lengths[b]`."""
+    """`(batch, max_length)`: True at positions `< lengths[b]`.
+
+    Example:
+    >>> ksa.ops.padding_mask([1, 3], 4).numpy().tolist()
+    [[True, False, False, False], [True, True, True, False]]
+    """
     positions = ops.arange(max_length, dtype="int32")
     return ops.less(positions[None, :], ops.cast(lengths, "int32")[:, None])
 
@@ -25,6 +30,10 @@ def causal_mask(query_length, key_length, offset=0):
 
     `offset` is the position of the first query among the keys: 0 for a full sequence (the
     lower triangle, as in `keras.layers.MultiHeadAttention`), the cache index while decoding.
+
+    Example (two new queries after two cached keys: offset 2):
+    >>> ksa.ops.causal_mask(2, 4, offset=2).numpy().astype(int).tolist()
+    [[1, 1, 1, 0], [1, 1, 1, 1]]
     """
     rows = ops.arange(query_length, dtype="int32")[:, None] + ops.cast(offset, "int32")
     cols = ops.arange(key_length, dtype="int32")[None, :]
@@ -36,6 +45,10 @@ def local_window_mask(centers, key_length, window):
 
     Luong et al. (2015) local attention: the window `[p_t - D, p_t + D]` around a (possibly
     fractional) aligned position `p_t`.
+
+    Example:
+    >>> ksa.ops.local_window_mask(tf.constant([2.0]), 5, 1).numpy().tolist()
+    [[False, True, True, True, False]]
     """
     positions = ops.cast(ops.arange(key_length), "float32")
     distance = ops.abs(positions - ops.cast(centers, "float32")[..., None])
@@ -43,7 +56,14 @@ def local_window_mask(centers, key_length, window):
 
 
 def combine_masks(*masks):
-    """AND of the masks that are not None (broadcasting), or None when all are None."""
+    """AND of the masks that are not None (broadcasting), or None when all are None.
+
+    Example:
+    >>> ksa.ops.combine_masks(tf.constant([True, True]), None, tf.constant([True, False])).numpy().tolist()
+    [True, False]
+    >>> ksa.ops.combine_masks(None, None) is None
+    True
+    """
     present = [ops.cast(m, "bool") for m in masks if m is not None]
     if not present:
         return None
@@ -76,7 +96,13 @@ def attention_mask(
     query_mask=None, value_mask=None, key_mask=None, attention_mask=None, causal=None
 ):
     """Merge padding masks `(batch, T)`/`(batch, S)`, an attention mask `(batch, T, S)` and a causal
-    mask `(T, S)` into one `(batch, T, S)` mask (or None when all are None)."""
+    mask `(T, S)` into one `(batch, T, S)` mask (or None when all are None).
+
+    Example (padded keys and causality, as one `(batch, T, S)` mask):
+    >>> mask = ksa.ops.attention_mask(value_mask=tf.constant([[True, True, False]]), causal=ksa.ops.causal_mask(3, 3))
+    >>> mask.numpy().astype(int).tolist()
+    [[[1, 0, 0], [1, 1, 0], [1, 1, 0]]]
+    """
     return combine_masks(
         None if query_mask is None else ops.expand_dims(query_mask, -1),
         None if value_mask is None else ops.expand_dims(value_mask, -2),

@@ -29,6 +29,12 @@ def monotonic_alignment(scores, previous_alignment, mask=None, hard=False):
 
     Returns `(batch, S)` float32: α_i. Its rows sum to at most 1 (the rest is the probability that
     the scan passed the end of the source without stopping).
+
+    Example (hard monotonic attention starting at the first memory entry: the scores say stop at
+    the second):
+    >>> scores = tf.constant([[-10.0, 10.0, 10.0]])
+    >>> ksa.ops.monotonic_alignment(scores, tf.constant([[1.0, 0.0, 0.0]]), hard=True).numpy().tolist()
+    [[0.0, 1.0, 0.0]]
     """
     scores = ops.cast(scores, "float32")
     previous_alignment = ops.cast(previous_alignment, "float32")

@@ -56,6 +56,12 @@ class AttentionPolicy:
             TPU defaults) or "never". A caller's own `jit_compile=True` compiles the kernels anyway.
         device: the device kind the defaults were chosen for ("cpu", "gpu", "tpu"), or "tuned:<cpu>"
             for a tuned policy.
+
+    Example (a policy is a frozen dataclass: change it with `dataclasses.replace`):
+    >>> import dataclasses
+    >>> policy = dataclasses.replace(ksa.ops.get_policy(), blocked_min_scores=1)
+    >>> policy.blocked_min_scores
+    1
     """
 
     blocked_min_scores: int = 1024 * 1024
@@ -137,7 +143,13 @@ def cpu_model():
 def load_policy(path=None):
     """The policy in `path` (default: $KERAS_SEQATTN_POLICY, else ~/.keras_seqattn/policy.json),
     or None when there is none, or when it was tuned on another CPU (a tuned policy records its
-    CPU)."""
+    CPU).
+
+    Example (no file: None):
+    >>> import os, tempfile
+    >>> ksa.ops.load_policy(os.path.join(tempfile.mkdtemp(), "none.json")) is None
+    True
+    """
     path = path or os.environ.get("KERAS_SEQATTN_POLICY") or POLICY_FILE
     if not os.path.exists(path):
         return None
@@ -149,7 +161,15 @@ def load_policy(path=None):
 
 
 def save_policy(policy, path=None):
-    """Write `policy` (for this CPU) where `load_policy` finds it; return the path."""
+    """Write `policy` (for this CPU) where `load_policy` finds it; return the path.
+
+    Example:
+    >>> import os, tempfile
+    >>> path = ksa.ops.save_policy(ksa.ops.AttentionPolicy(causal_rows=128),
+    ...                            os.path.join(tempfile.mkdtemp(), "policy.json"))
+    >>> ksa.ops.load_policy(path).causal_rows
+    128
+    """
     path = path or os.environ.get("KERAS_SEQATTN_POLICY") or POLICY_FILE
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
@@ -174,7 +194,12 @@ def default_policy():
 
 
 def get_policy():
-    """The policy in force: the innermost `policy_scope`, else `set_policy`'s, else the default."""
+    """The policy in force: the innermost `policy_scope`, else `set_policy`'s, else the default.
+
+    Example:
+    >>> isinstance(ksa.ops.get_policy(), ksa.ops.AttentionPolicy)
+    True
+    """
     stack = getattr(_state, "stack", None)
     if stack:
         return stack[-1]
@@ -184,7 +209,14 @@ def get_policy():
 
 
 def set_policy(policy):
-    """Use `policy` everywhere (None: back to the default)."""
+    """Use `policy` everywhere (None: back to the default).
+
+    Example:
+    >>> ksa.ops.set_policy(ksa.ops.AttentionPolicy(compile="never"))
+    >>> ksa.ops.get_policy().compile
+    'never'
+    >>> ksa.ops.set_policy(None)
+    """
     if policy is not None and not isinstance(policy, AttentionPolicy):
         raise ValueError(f"`policy` must be an AttentionPolicy or None. Received: policy={policy!r}")
     _global["policy"] = policy
@@ -192,7 +224,13 @@ def set_policy(policy):
 
 @contextlib.contextmanager
 def policy_scope(policy):
-    """Use `policy` inside the `with` block (in this thread)."""
+    """Use `policy` inside the `with` block (in this thread).
+
+    Example (every attention call inside the block takes the blocked path):
+    >>> with ksa.ops.policy_scope(ksa.ops.AttentionPolicy(blocked_min_scores=1)):
+    ...     ksa.ops.get_policy().blocked_min_scores
+    1
+    """
     if not isinstance(policy, AttentionPolicy):
         raise ValueError(f"`policy` must be an AttentionPolicy. Received: policy={policy!r}")
     stack = _state.__dict__.setdefault("stack", [])

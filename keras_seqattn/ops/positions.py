@@ -56,7 +56,18 @@ def rotate(inputs, positions, max_wavelength=10000.0, scaling_factor=1.0):
     """Rotary position embedding (Su et al., 2021) of `inputs` `(batch, T, ..., d)` at
     `positions` `(T,)` or `(batch, T)`: the feature pairs (x_i, x_{i+d/2}) of the step at position
     p are rotated by the angle p·θ_i, i.e. x cos(pθ) + rotate_half(x) sin(pθ) with rotate_half(x) =
-    [-x_2, x_1] for the halves x_1, x_2 (the half-split layout of keras-hub and GPT-NeoX)."""
+    [-x_2, x_1] for the halves x_1, x_2 (the half-split layout of keras-hub and GPT-NeoX).
+
+    Example (a rotation keeps norms, and the score of two rotated vectors depends only on how far
+    apart their positions are):
+    >>> x = keras.random.normal((1, 1, 8), seed=0)
+    >>> at = lambda p: ksa.ops.rotate(x, tf.constant([[p]]))
+    >>> bool(np.allclose(np.linalg.norm(at(5)), np.linalg.norm(x), atol=1e-5))
+    True
+    >>> score = lambda a, b: float(tf.reduce_sum(at(a) * at(b)))
+    >>> bool(np.isclose(score(3, 1), score(9, 7), atol=1e-4))
+    True
+    """
     depth = inputs.shape[-1]
     angles = ops.cast(positions, "float32")[..., None] * rotary_inverse_frequencies(depth, max_wavelength,
                                                                                      scaling_factor)
@@ -74,7 +85,12 @@ def alibi_slopes(heads, bias_max=8):
     """ALiBi's per-head slopes (Press et al., 2022, section 3): for a power of two of heads n, the
     geometric sequence starting at 2^(-bias_max / n) with that ratio; otherwise the slopes of the
     largest power of two below n, then every other slope of twice that many (keras-hub's
-    `AlibiBias`, the paper's code). A list of floats."""
+    `AlibiBias`, the paper's code). A list of floats.
+
+    Example:
+    >>> [round(float(s), 4) for s in ksa.ops.alibi_slopes(4)]
+    [0.25, 0.0625, 0.0156, 0.0039]
+    """
     def powers_of_two(n):
         start = 2.0 ** (-bias_max / n)
         return [start ** (i + 1) for i in range(n)]

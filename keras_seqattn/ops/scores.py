@@ -14,7 +14,12 @@ from keras import ops
 
 
 def dot_score(query, key, scale=None):
-    """`scale · qᵀk` for every query/key pair: `(batch, Tq, d)`, `(batch, Tk, d)` -> `(batch, Tq, Tk)`."""
+    """`scale · qᵀk` for every query/key pair: `(batch, Tq, d)`, `(batch, Tk, d)` -> `(batch, Tq, Tk)`.
+
+    Example:
+    >>> ksa.ops.dot_score(tf.constant([[[1.0, 2.0]]]), tf.constant([[[3.0, 4.0], [1.0, 0.0]]])).numpy().tolist()
+    [[[11.0, 1.0]]]
+    """
     scores = ops.einsum("bqd,bkd->bqk", query, key)
     if scale is not None:
         scores = scores * ops.cast(scale, scores.dtype)
@@ -23,7 +28,12 @@ def dot_score(query, key, scale=None):
 
 def additive_score(query, key, attention_v, bias=None):
     """`vᵀ tanh(q + k + b)` for every pair of projected query `(batch, Tq, U)` and key
-    `(batch, Tk, U)`, with `v` and `b` of shape `(U,)`: gives `(batch, Tq, Tk)`."""
+    `(batch, Tk, U)`, with `v` and `b` of shape `(U,)`: gives `(batch, Tq, Tk)`.
+
+    Example (tanh(0) = 0, so a zero query and key score 0):
+    >>> ksa.ops.additive_score(tf.zeros((1, 1, 3)), tf.zeros((1, 2, 3)), tf.ones((3,))).numpy().tolist()
+    [[[0.0, 0.0]]]
+    """
     hidden = ops.expand_dims(query, 2) + ops.expand_dims(key, 1)
     if bias is not None:
         hidden = hidden + bias
