@@ -42,7 +42,8 @@ def plot_pooling(weights, tokens, path=None, title=None):
     Args:
         weights: `(T,)` or `(heads, T)`; steps beyond the tokens (padding) are cut off.
         tokens: the token labels, at most T of them.
-        path, title: as in `plot_attention`.
+        path: as in `plot_attention`.
+        title: as in `plot_attention`.
 
     Example:
     >>> figure = ksa.visualization.plot_pooling(np.array([0.1, 0.7, 0.2]), ["not", "bad", "!"])
@@ -66,7 +67,8 @@ def plot_hierarchical_attention(sentence_weights, word_weights, sentences, path=
         word_weights: `(sentences, words)`.
         sentences: the document's sentences, each a list of its words (at most `sentences` lists,
             each of at most `words` words); padding beyond them is cut off.
-        path, title: as in `plot_attention`.
+        path: as in `plot_attention`.
+        title: as in `plot_attention`.
 
     Example (two sentences of two words):
     >>> figure = ksa.visualization.plot_hierarchical_attention(
@@ -112,7 +114,8 @@ def plot_memory_hops(weights, memories, path=None, title=None):
     Args:
         weights: `(hops, memories)`; memories beyond the labels (padding) are cut off.
         memories: the memory sentences (strings), at most `memories` of them.
-        path, title: as in `plot_attention`.
+        path: as in `plot_attention`.
+        title: as in `plot_attention`.
 
     Example (two hops over three memories):
     >>> figure = ksa.visualization.plot_memory_hops(
@@ -135,7 +138,8 @@ def plot_image_attention(image, alignments, words, path=None, title=None):
         alignments: `(T, H, W)`, each word's weights over the H × W feature map (e.g. one caption
             of `AttentionDecoder`'s alignments); each cell covers an equal patch of the image.
         words: the caption's words, at most T of them (steps after the end are cut off).
-        path, title: as in `plot_attention`.
+        path: as in `plot_attention`.
+        title: as in `plot_attention`.
 
     Example (a 2 × 2 feature map under an 8 × 8 image, two words):
     >>> figure = ksa.visualization.plot_image_attention(

@@ -48,9 +48,11 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
             settings reuse one traced function (kept while `step_fn`'s owner lives, without
             keeping it alive); XLA compiles once per input shape.
         ranking: "gnmt" (Wu et al.'s score at every step) or "tensorflow_addons" (see above).
-        prompt, prompt_mask, prefill_fn, stop_ids: as in `greedy_search`; with a prompt, |Y| counts
-            the generated tokens, and the result is `Generated` with `(batch, beam_width, ...)`
-            sequences and lengths.
+        prompt: as in `greedy_search`; with a prompt, |Y| counts the generated tokens, and the
+            result is `Generated` with `(batch, beam_width, ...)` sequences and lengths.
+        prompt_mask: as in `greedy_search`.
+        prefill_fn: as in `greedy_search`.
+        stop_ids: as in `greedy_search`.
 
     Returns `Decoded(sequences, scores)`: `sequences (batch, beam_width, max_length)` int32, best
     first, filled with `end_id` after the end token, and `scores (batch, beam_width)` float32; with

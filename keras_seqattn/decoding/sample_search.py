@@ -81,18 +81,26 @@ def sample_search(step_fn, initial_state, start_ids, end_id, max_length, tempera
     (tensorflow-addons' `SampleEmbeddingSampler`, with keras-hub's top-k and top-p).
 
     Args:
-        step_fn, initial_state, start_ids, end_id, max_length: as in `greedy_search`.
+        step_fn: as in `greedy_search`.
+        initial_state: as in `greedy_search`.
+        start_ids: as in `greedy_search`.
+        end_id: as in `greedy_search`.
+        max_length: as in `greedy_search`.
         temperature: float > 0; below 1 sharpens the distribution, above 1 flattens it.
         top_k: int >= 1, or None to sample from the whole vocabulary. `top_k=1` is greedy search.
         seed: int >= 0 for reproducible draws (step i uses the stateless seed fold_in([seed, 0], i)),
             or None for a fresh random seed at each call.
-        return_alignments, jit_compile: as in `greedy_search`.
+        return_alignments: as in `greedy_search`.
+        jit_compile: as in `greedy_search`.
         top_p: a number in (0, 1], or None: nucleus sampling (Holtzman et al., 2020), among the
             smallest set of likeliest tokens whose probabilities (after the temperature) reach it.
         repetition_penalty: θ > 0 (1: none): a token already in the sequence (prompt or start
             token included) has its logit divided by θ when positive, multiplied when negative
             (Keskar et al., 2019), before the temperature.
-        prompt, prompt_mask, prefill_fn, stop_ids: as in `greedy_search`.
+        prompt: as in `greedy_search`.
+        prompt_mask: as in `greedy_search`.
+        prefill_fn: as in `greedy_search`.
+        stop_ids: as in `greedy_search`.
 
     Returns `Decoded(sequences, scores)` (`DecodedWithAlignments` with `return_alignments`,
     `Generated` with a prompt): `sequences (batch, max_length)` int32 (after the stop token,

@@ -42,8 +42,9 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
             `keras_seqattn.decoding.beam_search`); with `return_attention`, the state's `"attention"`
             entry is this step's alignment `(batch, S)` (as `seq2seq.AttentionDecoder`'s).
         export_dir: where to write the SavedModel.
-        source_vocabulary, target_vocabulary: `keras_seqattn.export.Vocabulary`s; decoding starts
-            with `Vocabulary.START` and ends at `Vocabulary.END`.
+        source_vocabulary: the `keras_seqattn.export.Vocabulary` of the sources.
+        target_vocabulary: the `Vocabulary` of the translations; decoding starts with
+            `Vocabulary.START` and ends at `Vocabulary.END`.
         max_source_length: source tokens kept (the encoder input length S).
         max_target_length: target tokens generated at most.
         beam_width: 1 for greedy search, else the beam width.

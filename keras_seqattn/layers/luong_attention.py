@@ -41,9 +41,10 @@ class LuongAttention(ScoreAttention):
         dropout: dropout rate on the attention weights while training, in [0, 1).
         kernel_initializer: initializer of the kernels and vectors.
         seed: seed of the dropout and of the sigmoid noise.
-        monotonic, score_bias_init, sigmoid_noise: monotonic attention (Raffel et al., 2017;
-            tensorflow-addons' `LuongMonotonicAttention`), as in `BahdanauAttention`; not with
-            `window`.
+        monotonic: monotonic attention (Raffel et al., 2017; tensorflow-addons'
+            `LuongMonotonicAttention`), as in `BahdanauAttention`; not with `window`.
+        score_bias_init: with `monotonic`, as in `BahdanauAttention`.
+        sigmoid_noise: with `monotonic`, as in `BahdanauAttention`.
         sampling: "soft", "hard" or a `HardSampler` (hard attention), as in `BahdanauAttention`.
 
     Call arguments: as `BahdanauAttention` (query `(batch, dq)` or `(batch, Tq, dq)`, value

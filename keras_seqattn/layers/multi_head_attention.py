@@ -46,8 +46,13 @@ class MultiHeadAttention(keras.layers.Layer):
         num_key_value_heads: key/value heads for grouped-query attention; default `num_heads`.
         sliding_window: None, or w: query i attends keys j with |i - j| < w (as Keras).
         use_gate: multiply the attention output by sigmoid(query W_gate) before W^O (as Keras).
-        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
-        activity_regularizer, kernel_constraint, bias_constraint: of the projections.
+        kernel_initializer: of the projections (as Keras; so are the next six).
+        bias_initializer: of the projections.
+        kernel_regularizer: of the projections.
+        bias_regularizer: of the projections.
+        activity_regularizer: of the layer's output.
+        kernel_constraint: of the projections.
+        bias_constraint: of the projections.
         seed: seed of the dropout.
         flash: the attention path: None picks the blocked path (tiles, no T x S matrix)
             for long sequences, True or False forces it or the dense path (see

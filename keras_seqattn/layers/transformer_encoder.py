@@ -24,12 +24,14 @@ class TransformerEncoder(parts.TransformerBlock):
         dropout: dropout rate after attention, after the feed-forward and on the attention weights.
         activation: of the feed-forward hidden layer.
         layer_norm_epsilon: of the layer normalisations.
-        kernel_initializer, bias_initializer: of the dense layers.
+        kernel_initializer: of the dense layers.
+        bias_initializer: of the dense layers.
         normalize_first: pre-norm instead of post-norm.
         flash: the attention path (None: automatic; see `MultiHeadAttention`). Beyond keras-hub.
-        rope_max_wavelength, alibi_bias_max, sliding_window: positions inside the self-attention
-            (rotary embeddings, ALiBi) and its sliding window, as `MultiHeadAttention`'s. Beyond
-            keras-hub.
+        rope_max_wavelength: rotary embeddings inside the self-attention, as
+            `MultiHeadAttention`'s. Beyond keras-hub.
+        alibi_bias_max: ALiBi inside the self-attention, as `MultiHeadAttention`'s.
+        sliding_window: the self-attention's sliding window, as `MultiHeadAttention`'s.
 
     Call arguments:
         inputs: `(batch, T, d)`.

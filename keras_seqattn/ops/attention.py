@@ -181,8 +181,9 @@ def scaled_dot_product_attention(
             inputs, `(batch, heads, T, S)`; size-1 axes broadcast.
         is_causal: also mask key j > query i (the lower triangle, as Keras).
         scale: multiplies the scores; default `1/sqrt(d)`.
-        dropout_rate, training, seed: dropout on the attention weights while training (`seed`:
-            int, `keras.random.SeedGenerator` or None).
+        dropout_rate: dropout on the attention weights while training.
+        training: whether dropout applies.
+        seed: of the dropout: int, `keras.random.SeedGenerator` or None.
         return_attention_scores: also return the weights `(batch, heads, T, S)` (`(batch, T, S)`
             for 3-D inputs).
         flash: which path computes it. None (default) picks the blocked path
