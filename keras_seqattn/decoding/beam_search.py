@@ -10,7 +10,7 @@ RANKINGS = ("gnmt", "tensorflow_addons")
 
 
 def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_length,
-                length_penalty=0.0, coverage_penalty=0.0, return_alignments=False, jit_compile=True,
+                length_penalty=0.0, coverage_penalty=0.0, return_alignments=False, jit_compile="auto",
                 ranking="gnmt", prompt=None, prompt_mask=None, prefill_fn=None, stop_ids=None):
     """Keep the `beam_width` best hypotheses per input at every step; return them best first.
 
@@ -44,7 +44,7 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
         length_penalty: α ≥ 0 (0: plain summed log-probabilities).
         coverage_penalty: β ≥ 0 (0: none).
         return_alignments: also return the alignment history of the chosen hypotheses.
-        jit_compile: compile the loop with XLA (default True). Calls with the same `step_fn` and
+        jit_compile: as in `greedy_search`. Calls with the same `step_fn` and
             settings reuse one traced function (kept while `step_fn`'s owner lives, without
             keeping it alive); XLA compiles once per input shape.
         ranking: "gnmt" (Wu et al.'s score at every step) or "tensorflow_addons" (see above).
@@ -96,6 +96,9 @@ class BeamSampler(Sampler):
     def __init__(self, beam_width, length_penalty=0.0, coverage_penalty=0.0, ranking="gnmt"):
         self.beam_width, self.ranking = beam_width, ranking
         self.length_penalty, self.coverage_penalty = float(length_penalty), float(coverage_penalty)
+
+    def rows_per_input(self):
+        return self.beam_width
 
     def settings(self):
         return (self.beam_width, self.length_penalty, self.coverage_penalty, self.ranking)

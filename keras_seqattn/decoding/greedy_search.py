@@ -22,7 +22,7 @@ class GreedySampler(Sampler):
 
 
 def greedy_search(step_fn, initial_state, start_ids, end_id, max_length, return_alignments=False,
-                  jit_compile=True, prompt=None, prompt_mask=None, prefill_fn=None, stop_ids=None):
+                  jit_compile="auto", prompt=None, prompt_mask=None, prefill_fn=None, stop_ids=None):
     """Decode by taking the argmax token at each step until `end_id` or `max_length` tokens.
 
     Args:
@@ -34,7 +34,10 @@ def greedy_search(step_fn, initial_state, start_ids, end_id, max_length, return_
         end_id: int, the token that ends a sequence.
         max_length: int, the number of tokens generated at most.
         return_alignments: also return the `"attention"` entry of the state at every step.
-        jit_compile: compile the loop with XLA (default True).
+        jit_compile: True or False: whether the loop compiles with XLA; "auto" (the default):
+            as the attention policy says (`AttentionPolicy.search_xla_rows`: on a CPU, from 4
+            rows on, since XLA's code for one row's matrix-vector products is slower than
+            TensorFlow's kernels; on GPUs and TPUs always).
         prompt: instead of `start_ids` (pass None), a prompt to continue: `(batch, P)` ids with a
             `prompt_mask` (True = a token; left, right or any padding) or without one, or a
             `tf.RaggedTensor` of rows of different lengths. Each row continues from its own end;

@@ -74,7 +74,7 @@ def keep_likeliest(logits, top_k, top_p):
 
 
 def sample_search(step_fn, initial_state, start_ids, end_id, max_length, temperature=1.0, top_k=None,
-                  seed=None, return_alignments=False, jit_compile=True, top_p=None, repetition_penalty=1.0,
+                  seed=None, return_alignments=False, jit_compile="auto", top_p=None, repetition_penalty=1.0,
                   prompt=None, prompt_mask=None, prefill_fn=None, stop_ids=None):
     """Decode by drawing each token from softmax(logits / `temperature`), among the `top_k` most
     likely and the `top_p` nucleus when given, until a stop token or `max_length` tokens

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from keras_seqattn.decoding import contract
 from keras_seqattn.ops import checks
+from keras_seqattn.ops.policy import get_policy
 
 # step function's owner (a model, for a bound method; else the function itself) -> {key: search}:
 # entries live while the owner does, and the compiled searches hold it only weakly.
@@ -17,7 +18,8 @@ _COMPILED = weakref.WeakKeyDictionary()
 
 class Sampler:
     """A decoding strategy (as keras-hub's samplers): `__call__` runs one loop over a step
-    function, XLA-compiled unless `jit_compile=False`, and `next_tokens` chooses each step's tokens.
+    function, XLA-compiled as `jit_compile` says (see `greedy_search`), and `next_tokens` chooses
+    each step's tokens.
     Subclasses set `name`, `settings()` (the static values that select the program) and
     `next_tokens`, or replace `loop` altogether (beam search).
 
@@ -47,8 +49,12 @@ class Sampler:
         `history` `(rows, length)` holds the tokens so far where `seen` (same shape) is True."""
         raise NotImplementedError
 
+    def rows_per_input(self):
+        """The rows the step function runs per input (beam search: one per hypothesis)."""
+        return 1
+
     def __call__(self, step_fn, initial_state, start_ids, end_id, max_length, return_alignments=False,
-                 jit_compile=True, seed=None, prompt=None, prompt_mask=None, prefill_fn=None, stop_ids=None):
+                 jit_compile="auto", seed=None, prompt=None, prompt_mask=None, prefill_fn=None, stop_ids=None):
         prompted = prompt is not None
         if prompted:
             if start_ids is not None:
@@ -67,7 +73,9 @@ class Sampler:
         stop_ids = contract.check_stop_ids(stop_ids, end_id)
         options = dict(end_id=end_id, max_length=max_length, return_alignments=bool(return_alignments),
                        stop_ids=stop_ids, prompted=prompted)
-        search, traced = self._compiled(step_fn, prefill_fn, tuple(sorted(options.items())), bool(jit_compile))
+        rows = prompt.shape[0] and prompt.shape[0] * self.rows_per_input()
+        search, traced = self._compiled(step_fn, prefill_fn, tuple(sorted(options.items())),
+                                        compiles(jit_compile, rows))
         inputs = (prompt, lengths, initial_state, check_seed(seed))
         search.get_concrete_function(*inputs)  # traces unless already traced: the vocabulary is known
         if traced.vocabulary is not None and tf.executing_eagerly():
@@ -161,6 +169,19 @@ def _weakly(function):
         return lambda *args: method(owner(), *args)
     reference = weakref.ref(function)
     return lambda *args: reference()(*args)
+
+
+def compiles(jit_compile, rows):
+    """Whether a search of `rows` rows (None: unknown until run) compiles with XLA: as
+    `jit_compile` says, or for "auto" as the attention policy says (`search_xla_rows`)."""
+    if jit_compile not in (True, False, "auto"):
+        raise ValueError(f"`jit_compile` must be True, False or 'auto'. Received: jit_compile={jit_compile!r}")
+    if jit_compile != "auto":
+        return jit_compile
+    policy = get_policy()
+    if policy.compile != "auto":
+        return policy.compile == "always"
+    return rows is None or rows >= policy.search_xla_rows
 
 
 def check_seed(seed):

@@ -54,6 +54,10 @@ class AttentionPolicy:
         compile: "auto" (on a CPU, XLA for the causal online tiles in float32 only, where it
             measured faster; TensorFlow's own kernels for the rest), "always" (every kernel; the GPU and
             TPU defaults) or "never". A caller's own `jit_compile=True` compiles the kernels anyway.
+        search_xla_rows: the searches' `jit_compile="auto"`: their loop compiles with XLA from
+            this many rows (batch × beams) on; fewer run TensorFlow's own kernels (on a CPU, XLA's
+            code for the matrix-vector products of one row is slower). With `compile="always"` or
+            `"never"`, the searches follow it. 1: always XLA.
         device: the device kind the defaults were chosen for ("cpu", "gpu", "tpu"), or "tuned:<cpu>"
             for a tuned policy.
 
@@ -74,10 +78,12 @@ class AttentionPolicy:
     online_tiles: tuple = (1024, 1024)
     parallel_iterations: int = 2
     compile: str = "auto"
+    search_xla_rows: int = 4
     device: str = "cpu"
 
     def __post_init__(self):
-        for name in ("blocked_min_scores", "row_scores", "min_row_block", "causal_rows", "parallel_iterations"):
+        for name in ("blocked_min_scores", "row_scores", "min_row_block", "causal_rows", "parallel_iterations",
+                     "search_xla_rows"):
             _check_positive(name, getattr(self, name))
         if isinstance(self.training_budget, bool) or not isinstance(self.training_budget, int) \
                 or self.training_budget < 0:
@@ -104,7 +110,7 @@ class AttentionPolicy:
             return cls()
         # On accelerators everything compiles with XLA, and memory is what the blocked path saves.
         return cls(training_budget=256 * 1024 * 1024, causal_kind="online", causal_tiles=(128, 128),
-                   online_tiles=(128, 512), compile="always", device=kind)
+                   online_tiles=(128, 512), compile="always", search_xla_rows=1, device=kind)
 
     def replace(self, **changes):
         """A copy with `changes`."""

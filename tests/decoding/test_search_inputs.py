@@ -49,3 +49,28 @@ def test_ids_outside_the_vocabulary_are_refused(kind, jit_compile):
     for bad in ([3], [-1]):
         with pytest.raises(ValueError, match=r"`start_ids` must be tokens of the step function's vocabulary of 3"):
             search(**search_args(start_ids=bad, **args), **extra)
+
+
+@pytest.mark.parametrize("kind", SEARCHES)
+def test_jit_compile_auto_follows_the_policy(kind, monkeypatch):
+    # Which program each call runs: XLA or TensorFlow's kernels, as the policy says for its rows.
+    from keras_seqattn.decoding import sampler
+    from keras_seqattn.ops import AttentionPolicy, policy_scope
+
+    chosen = []
+    compiled = sampler.Sampler._compiled
+    monkeypatch.setattr(sampler.Sampler, "_compiled",
+                        lambda self, *args: chosen.append(args[-1]) or compiled(self, *args))
+    search, extra = SEARCHES[kind]
+    rows = 2 if kind == "beam" else 1  # per input
+    for batch, policy, expected in [(2, AttentionPolicy(search_xla_rows=3), rows * 2 >= 3),
+                                    (2, AttentionPolicy(search_xla_rows=4 * rows), False),
+                                    (4, AttentionPolicy(search_xla_rows=4 * rows), True),
+                                    (1, AttentionPolicy(compile="always", search_xla_rows=64), True),
+                                    (8, AttentionPolicy(compile="never"), False)]:
+        chosen.clear()
+        with policy_scope(policy):
+            search(_bigram_step, {}, [2] * batch, end_id=0, max_length=2, **extra)
+        assert chosen == [expected], (batch, policy)
+    with pytest.raises(ValueError, match=r"`jit_compile` must be True, False or 'auto'\. Received: jit_compile='yes'"):
+        search(**search_args(jit_compile="yes"), **extra)
