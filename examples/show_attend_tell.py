@@ -29,6 +29,7 @@ import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search
 from keras_seqattn.export import Vocabulary, export_captioner
 from keras_seqattn.seq2seq import AttentionDecoder
+from keras_seqattn.text import StartEndPacker
 from keras_seqattn.visualization import plot_image_attention
 
 SIZE, CELL, GRID = 36, 12, 3  # pixels; the grid of places
@@ -149,11 +150,11 @@ def main():
     test_images, test_captions, test_masks = make_images(args.test_size, rng)
     vocabulary = Vocabulary(sorted({w for c in train_captions for w in c.split()}), split="words")
 
+    pack = StartEndPacker(MAX_CAPTION, start_value=Vocabulary.START, end_value=Vocabulary.END)
+
     def prepare(images, captions):  # teacher forcing: START + caption -> caption + END
         ids = vocabulary.encode(captions)
-        rows = ids.nrows()
-        caption_in = tf.concat([tf.fill([rows, 1], Vocabulary.START), ids], 1).to_tensor(shape=[None, MAX_CAPTION])
-        caption_out = tf.concat([ids, tf.fill([rows, 1], Vocabulary.END)], 1).to_tensor(shape=[None, MAX_CAPTION])
+        caption_in, caption_out = pack(ids, add_end_value=False), pack(ids, add_start_value=False)
         return (images, caption_in, caption_out), caption_out
 
     train = tf.data.Dataset.from_tensor_slices((train_images, train_captions)).shuffle(args.train_size, seed=0)

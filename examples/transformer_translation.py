@@ -22,6 +22,7 @@ from num2words import num2words
 import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search
 from keras_seqattn.export import Vocabulary, export_translator
+from keras_seqattn.text import StartEndPacker, Tokenizer
 
 DIM, HEADS, FEEDFORWARD, LAYERS, DROPOUT = 64, 4, 256, 2, 0.1
 BEAM_WIDTH = 4
@@ -102,14 +103,13 @@ def main():
     max_source = max(len(s) for s in source_vocabulary.encode(tf.constant(train_en)).to_list())
     max_target = 1 + max(len(t) for t in train_de)  # the characters and END
 
-    def prepare(english, german):  # a batch of strings -> ids padded to fixed lengths; 0 pads
-        source = source_vocabulary.encode(english).to_tensor(shape=[None, max_source])  # (batch, S)
+    tokenize = Tokenizer(source_vocabulary, sequence_length=max_source)  # (batch, S), padded with PAD = 0
+    pack = StartEndPacker(max_target, start_value=Vocabulary.START, end_value=Vocabulary.END)
+
+    def prepare(english, german):  # teacher forcing: START + German -> German + END
         target = target_vocabulary.encode(german)
-        rows = target.nrows()
-        target_in = tf.concat([tf.fill([rows, 1], Vocabulary.START), target], axis=1)
-        target_out = tf.concat([target, tf.fill([rows, 1], Vocabulary.END)], axis=1)
-        target_in, target_out = (t.to_tensor(shape=[None, max_target]) for t in (target_in, target_out))
-        return (source, target_in), target_out  # target_in/out (batch, T); one shape, one XLA compile
+        target_in, target_out = pack(target, add_end_value=False), pack(target, add_start_value=False)
+        return (tokenize(english), target_in), target_out  # target_in/out (batch, T); one shape, one XLA compile
 
     train = tf.data.Dataset.from_tensor_slices((train_en, train_de)).shuffle(len(train_en), seed=0)
     train = train.batch(args.batch_size, drop_remainder=True).map(prepare).prefetch(tf.data.AUTOTUNE)
@@ -127,7 +127,7 @@ def main():
         sequences, scores = beam_search(model.step, state, start, Vocabulary.END, BEAM_WIDTH, max_target)
         return target_vocabulary.decode(sequences[:, 0]), scores[:, 0]  # the best hypotheses
 
-    source = source_vocabulary.encode(tf.constant(test_en)).to_tensor(shape=[None, max_source])
+    source = tokenize(tf.constant(test_en))
     translations = []
     for start in range(0, len(test_en), 250):
         translations += [t.decode() for t in translate(source[start:start + 250])[0].numpy()]

@@ -23,6 +23,7 @@ import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search
 from keras_seqattn.export import Vocabulary, export_translator
 from keras_seqattn.seq2seq import AttentionDecoder
+from keras_seqattn.text import StartEndPacker, Tokenizer
 from keras_seqattn.visualization import plot_attention
 
 LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "pt_BR", "nl_NL", "ja_JP", "zh_CN", "ru_RU"]
@@ -89,13 +90,13 @@ def main():
     source_vocabulary = Vocabulary.from_texts(train_source, split="characters", lowercase=True)
     target_vocabulary = Vocabulary(list("0123456789-"), split="characters")
 
-    def prepare(written, iso):  # a batch of strings -> ids padded to fixed lengths; 0 pads
-        source = source_vocabulary.encode(written)[:, :MAX_SOURCE].to_tensor(shape=[None, MAX_SOURCE])
+    tokenize = Tokenizer(source_vocabulary, sequence_length=MAX_SOURCE)  # padded with PAD = 0, or cut
+    pack = StartEndPacker(MAX_TARGET, start_value=Vocabulary.START, end_value=Vocabulary.END)
+
+    def prepare(written, iso):  # teacher forcing: START + date -> date + END
         target = target_vocabulary.encode(iso)
-        rows = target.nrows()
-        target_in = tf.concat([tf.fill([rows, 1], Vocabulary.START), target], axis=1)
-        target_out = tf.concat([target, tf.fill([rows, 1], Vocabulary.END)], axis=1)
-        return (source, target_in.to_tensor()), target_out.to_tensor()  # (batch, 40), (batch, 11) x2
+        target_in, target_out = pack(target, add_end_value=False), pack(target, add_start_value=False)
+        return (tokenize(written), target_in), target_out  # (batch, 40), (batch, 11) x2
 
     train = tf.data.Dataset.from_tensor_slices((train_source, train_target)).shuffle(args.train_size, seed=0)
     train = train.batch(args.batch_size, drop_remainder=True).map(prepare).prefetch(tf.data.AUTOTUNE)
@@ -114,8 +115,7 @@ def main():
                                                BEAM_WIDTH, MAX_TARGET, return_alignments=True)
         return target_vocabulary.decode(sequences[:, 0]), alignments[:, 0]  # the best hypotheses
 
-    source = source_vocabulary.encode(tf.constant(test_source))[:, :MAX_SOURCE].to_tensor(
-        shape=[None, MAX_SOURCE])
+    source = tokenize(tf.constant(test_source))
     translations, alignments = translate(source)
     translations = [t.decode() for t in translations.numpy()]
     for written, iso, translation in list(zip(test_source, test_target, translations))[:5]:

@@ -7,6 +7,7 @@ from keras_seqattn import decoding as decoding
 from keras_seqattn import export as export
 from keras_seqattn import ops as ops
 from keras_seqattn import seq2seq as seq2seq
+from keras_seqattn import text as text
 from keras_seqattn import visualization as visualization
 from keras_seqattn.layers.alibi_bias import AlibiBias as AlibiBias
 from keras_seqattn.layers.attention_pooling import AttentionPooling as AttentionPooling

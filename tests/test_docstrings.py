@@ -15,7 +15,7 @@ import keras_seqattn
 
 MODULES = sorted(name for _, name, _ in pkgutil.walk_packages(keras_seqattn.__path__, "keras_seqattn."))
 PUBLIC_MODULES = ["keras_seqattn", "keras_seqattn.ops", "keras_seqattn.decoding", "keras_seqattn.seq2seq",
-                  "keras_seqattn.export", "keras_seqattn.visualization"]
+                  "keras_seqattn.export", "keras_seqattn.text", "keras_seqattn.visualization"]
 
 
 def _public():

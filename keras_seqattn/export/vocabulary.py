@@ -2,6 +2,7 @@
 
 import collections
 
+import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -10,12 +11,16 @@ from keras_seqattn.ops import checks
 _PUNCTUATION = r"([^\w\s])"  # each punctuation mark is a token of its own
 
 
+@keras.saving.register_keras_serializable(package="keras_seqattn")
 class Vocabulary(tf.Module):
     """Maps text to token ids and back, with the ops of tensorflow-text, so that the tokenization a
     model trains with is the one its SavedModel serves with (`keras_seqattn.export`).
 
     Ids 0-3 are reserved: `PAD` (0, also the Keras mask value), `START`, `END` and `UNKNOWN` (any
-    token outside `tokens`); `tokens[i]` gets id `i + 4`.
+    token outside `tokens`); `tokens[i]` gets id `i + 4`. `ids_to_tokens` names the reserved ids
+    `RESERVED_TOKENS` ("[PAD]", "[START]", "[END]", "[UNK]") and `tokens_to_ids` reads them back.
+    A vocabulary serialises with `get_config` (its tokens), so a Keras layer that holds one (such as
+    `keras_seqattn.text.Tokenizer`) restores it from a `.keras` file.
 
     Args:
         tokens: the known tokens, distinct strings (single characters with `split="characters"`).
@@ -36,10 +41,15 @@ class Vocabulary(tf.Module):
     (('two', 'one', 'three'), [[4, 5], [3]])
     >>> vocabulary.decode(tf.constant([[4, 5, 2, 0], [1, 6, 2, 5]])).numpy().tolist()
     [b'two one', b'three']
+    >>> vocabulary.ids_to_tokens(tf.constant([1, 4, 2])).numpy().tolist()
+    [b'[START]', b'two', b'[END]']
+    >>> vocabulary.tokens_to_ids(tf.constant(["three", "four", "[END]"])).numpy().tolist()
+    [6, 3, 2]
     """
 
     PAD, START, END, UNKNOWN = 0, 1, 2, 3
     RESERVED = 4
+    RESERVED_TOKENS = ("[PAD]", "[START]", "[END]", "[UNK]")
 
     def __init__(self, tokens, split="characters", lowercase=False):
         super().__init__()
@@ -51,6 +61,9 @@ class Vocabulary(tf.Module):
         if split == "characters" and any(len(t) != 1 for t in tokens):
             raise ValueError("With split='characters', `tokens` must be single characters. "
                              f"Received: tokens={[t for t in tokens if len(t) != 1]!r}")
+        if set(tokens) & set(self.RESERVED_TOKENS):
+            raise ValueError(f"`tokens` must not hold the names of the reserved ids {list(self.RESERVED_TOKENS)}. "
+                             f"Received: tokens holding {sorted(set(tokens) & set(self.RESERVED_TOKENS))!r}")
         self.tokens, self.split, self.lowercase = tuple(tokens), split, lowercase
         ids = tf.range(self.RESERVED, self.RESERVED + len(tokens), dtype=tf.int64)
         keys = [ord(t) for t in tokens] if split == "characters" else tokens
@@ -58,6 +71,9 @@ class Vocabulary(tf.Module):
             tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.int64 if split == "characters"
                                                             else tf.string), ids), self.UNKNOWN)
         self._to_token = tf.constant(["", "", "", "\N{REPLACEMENT CHARACTER}", *tokens])
+        self._names = tf.constant([*self.RESERVED_TOKENS, *tokens])
+        self._name_to_id = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(self._names, tf.range(self.size, dtype=tf.int64)), self.UNKNOWN)
 
     @classmethod
     def from_texts(cls, texts, split="characters", lowercase=False, max_tokens=None):
@@ -86,6 +102,34 @@ class Vocabulary(tf.Module):
         keep = before_end & (ids >= self.UNKNOWN)
         tokens = tf.ragged.boolean_mask(tf.gather(self._to_token, ids), keep)
         return tf.strings.reduce_join(tokens, axis=-1, separator="" if self.split == "characters" else " ")
+
+
+    def tokens_to_ids(self, tokens):
+        """Tokens (`tf.string`, any shape, ragged too) -> their int32 ids, `UNKNOWN` for a token
+        outside the vocabulary; `RESERVED_TOKENS` give the reserved ids."""
+        tokens = tokens if isinstance(tokens, tf.RaggedTensor) else tf.convert_to_tensor(tokens, tf.string)
+        return tf.cast(tf.ragged.map_flat_values(self._name_to_id.lookup, tokens), tf.int32)
+
+    def ids_to_tokens(self, ids):
+        """Ids (any shape, ragged too) -> their tokens (`tf.string`), `RESERVED_TOKENS` for the
+        reserved ids. An id outside `[0, size)` is refused (eagerly with a ValueError)."""
+        ids = ids if isinstance(ids, tf.RaggedTensor) else tf.convert_to_tensor(ids)
+        if not ids.dtype.is_integer:
+            raise ValueError(f"`ids` must hold integer ids. Received: ids.dtype={ids.dtype.name}")
+        flat = ids.flat_values if isinstance(ids, tf.RaggedTensor) else ids
+        if tf.executing_eagerly() and tf.size(flat) > 0:
+            low, high = int(tf.reduce_min(flat)), int(tf.reduce_max(flat))
+            if low < 0 or high >= self.size:
+                raise ValueError(f"`ids` must be in [0, {self.size}) (the vocabulary's size). "
+                                 f"Received: ids from {low} to {high}")
+        return tf.ragged.map_flat_values(lambda i: tf.gather(self._names, i), ids)
+
+    def get_config(self):
+        return {"tokens": list(self.tokens), "split": self.split, "lowercase": self.lowercase}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 def _split(texts, split, lowercase):
