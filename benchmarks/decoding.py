@@ -19,6 +19,8 @@ import keras_seqattn as ksa
 from keras_seqattn.decoding import greedy_search
 
 VOCAB, DIM, HEADS, FFN, BLOCKS = 1000, 256, 4, 1024, 2
+END = VOCAB - 1  # its logit is masked: every run decodes all the new tokens
+NEVER_END = tf.one_hot(END, VOCAB, on_value=-1e9)
 
 
 class LanguageModel(keras.Model):
@@ -46,7 +48,7 @@ class LanguageModel(keras.Model):
         for decoder, cache in zip(self.decoders, state["cache"]):
             x, cache = decoder(x, self_attention_cache=cache, self_attention_cache_update_index=step)
             caches.append(cache)
-        return self.logits(x[:, 0]), {"cache": caches}
+        return self.logits(x[:, 0]) + NEVER_END, {"cache": caches}
 
     def uncached_state(self, batch):
         return {"tokens": tf.zeros([batch, self.max_length], "int32")}
@@ -56,7 +58,7 @@ class LanguageModel(keras.Model):
         tokens = tf.tensor_scatter_nd_update(  # tokens[:, step] = token_ids
             tf.transpose(state["tokens"]), [[step]], tf.cast(token_ids, "int32")[None])
         tokens = tf.transpose(tokens)
-        return self(tokens)[:, step], {"tokens": tokens}
+        return self(tokens)[:, step] + NEVER_END, {"tokens": tokens}
 
 
 def main():
@@ -71,7 +73,7 @@ def main():
     model = LanguageModel(args.new_tokens)
     model(tf.zeros([1, 4], "int32"))  # build
     start_ids = tf.ones([args.batch], "int32")
-    end_id = VOCAB  # never produced: every run decodes all the new tokens
+    end_id = END
     searches = {
         "cached": lambda: greedy_search(model.cached_step, model.cached_state(args.batch), start_ids,
                                         end_id, args.new_tokens),

@@ -71,6 +71,22 @@ class Ours:
         return logits[:, 0] + tf.one_hot(END, VOCAB, on_value=-1e9), state  # END is never chosen
 
 
+def products_alone(layers, batch, new, repeats):
+    """Seconds for the new tokens' matrix products alone (each layer's QKV, output and MLP
+    projections, then the logits): the memory traffic of reading every weight once per token,
+    which no implementation avoids (at batch 1 it bounds both peers)."""
+    shapes = [(WIDTH, 3 * WIDTH), (WIDTH, WIDTH), (WIDTH, MLP), (MLP, WIDTH)] * layers + [(WIDTH, VOCAB)]
+    weights = [tf.random.normal(shape) * 0.01 for shape in shapes]
+    x = tf.random.normal([batch, WIDTH])
+
+    @tf.function
+    def one_token(x):
+        return [tf.matmul(x if w.shape[0] == WIDTH else tf.tile(x, [1, MLP // WIDTH]), w) for w in weights]
+
+    seconds = interleaved_medians({"products": lambda: one_token(x)}, repeats=repeats * 10, warmup=3)
+    return seconds["products"] * new
+
+
 def generation(layers, repeats):
     rows = []
     prompt_length, new = 128, 128
@@ -92,6 +108,7 @@ def generation(layers, repeats):
         seconds = interleaved_medians({"ours": run_ours, "keras_hub": run_theirs}, repeats=repeats, warmup=1)
         rows.append({"workload": f"generate, batch {batch}", "ours ms": seconds["ours"] * 1e3,
                      "keras_hub ms": seconds["keras_hub"] * 1e3,
+                     "products alone ms": products_alone(layers, batch, new, repeats) * 1e3,
                      "ours new tokens/s": batch * new / seconds["ours"],
                      "keras_hub new tokens/s": batch * new / seconds["keras_hub"],
                      "speed-up": seconds["keras_hub"] / seconds["ours"], "same tokens": equal})
@@ -122,15 +139,17 @@ def main():
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    rows = generation(args.layers, args.repeats) + prefill(args.layers, args.repeats)
-    write("generation", rows, ["workload", "ours ms", "keras_hub ms", "token-by-token ms", "ours new tokens/s",
-                               "keras_hub new tokens/s", "speed-up", "same tokens"],
+    rows = generation(args.layers, args.repeats) + prefill(args.layers, 1)  # (b): 93 s a run token by token
+    write("generation", rows, ["workload", "ours ms", "keras_hub ms", "products alone ms", "token-by-token ms",
+                               "ours new tokens/s", "keras_hub new tokens/s", "speed-up", "same tokens"],
           f"Generation: a GPT-2-shaped stack of {args.layers} layers (width 768, 12 heads), greedy",
           notes="(a) new tokens per second of ours (greedy_search over the decoder stack's caches, the prompt "
-                "prefilled in one call, one XLA loop) against keras-hub's GPT2CausalLM.generate with the same "
-                "weights; `same tokens`: the fraction of generated tokens both chose. (b) a prompt prefilled in one "
-                f"call against fed token by token through the same loop. Medians of {args.repeats} interleaved runs "
-                "after one warm-up each.")
+                "prefilled in one call, one loop, compiled with XLA as the policy's search_xla_rows says) against "
+                "keras-hub's GPT2CausalLM.generate with the same weights; `same tokens`: the fraction of generated "
+                "tokens both chose; `products alone`: the time of the same tokens' matrix products by themselves "
+                "(every weight read once per token). (b) a prompt prefilled in one call against fed token by token "
+                f"through the same loop. Medians of {args.repeats} interleaved runs after one warm-up each ((b): one "
+                "run each).")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 import keras_seqattn as ksa
 from keras_seqattn.visualization import plot_hierarchical_attention
+from progress import step
 
 EMBED, UNITS, MAX_SENTENCES, MAX_WORDS = 32, 32, 8, 9
 THINGS = ["soup", "bread", "wine", "service", "waiter", "garden", "music", "dessert", "pasta", "menu"]
@@ -87,8 +88,9 @@ def main():
     keras.utils.set_random_seed(0)
 
     rng = np.random.default_rng(0)
-    train_reviews, train_labels, _ = make_reviews(args.train_size, rng)
-    test_reviews, test_labels, test_verdicts = make_reviews(args.test_size, rng)
+    with step(f"writing {args.train_size} + {args.test_size} reviews"):
+        train_reviews, train_labels, _ = make_reviews(args.train_size, rng)
+        test_reviews, test_labels, test_verdicts = make_reviews(args.test_size, rng)
     words = sorted({w for review in train_reviews + test_reviews for sentence in review for w in sentence})
     vocabulary = {w: i + 1 for i, w in enumerate(words)}  # 0 pads
     train = tf.data.Dataset.from_tensor_slices((to_ids(train_reviews, vocabulary), train_labels))

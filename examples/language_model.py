@@ -23,6 +23,7 @@ from num2words import num2words
 import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search, greedy_search, sample_search, self_attention_caches
 from keras_seqattn.export import Vocabulary, export_generator
+from progress import step
 
 DIM, HEADS, FEEDFORWARD, LAYERS, WINDOW, MAX_CACHE = 96, 4, 256, 3, 96, 256
 PROMPTS = ["one hundred and eight, one hundred and nine, ", "nine hundred and ninety-eight, ",
@@ -83,8 +84,9 @@ def main():
     rng = np.random.default_rng(0)
     starts = rng.permutation(990)  # held-out windows start where no training window starts
     train_starts, test_starts = starts[:890], rng.choice(starts[890:], args.test_size)
-    train_text = make_text(rng.choice(train_starts, args.train_size))
-    test_text = make_text(test_starts)
+    with step(f"writing {args.train_size} + {args.test_size} runs of numbers"):
+        train_text = make_text(rng.choice(train_starts, args.train_size))
+        test_text = make_text(test_starts)
     vocabulary = Vocabulary.from_texts(train_text + PROMPTS, split="characters")
 
     def windows(texts):  # the first WINDOW + 1 characters: inputs, and the same shifted by one
@@ -133,7 +135,8 @@ def main():
             print(f"{name}: {text!r} -> {continuation.numpy()[0].decode()!r}")
 
     if args.export_dir:
-        export_generator(model, args.export_dir, vocabulary, max_prompt_length=128, max_new_tokens=48)
+        with step(f"exporting to {args.export_dir}"):
+            export_generator(model, args.export_dir, vocabulary, max_prompt_length=128, max_new_tokens=48)
         serve = tf.saved_model.load(args.export_dir).signatures["serving_default"]
         for text, continuation in zip(PROMPTS, serve(prompt=tf.constant(PROMPTS))["text"].numpy()):
             print(f"served: {text!r} -> {continuation.decode()!r}")

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 import keras_seqattn as ksa
 from keras_seqattn.visualization import plot_memory_hops
+from progress import step
 
 PEOPLE = ["mary", "john", "sandra", "daniel"]
 PLACES = ["kitchen", "garden", "office", "bathroom", "hallway", "bedroom"]
@@ -123,8 +124,9 @@ def main():
     for task in args.tasks:
         keras.utils.set_random_seed(task)
         rng = np.random.default_rng(task)
-        *train, _, _ = make_data(task, args.train_size, rng, vocabulary)
-        memories, questions, answers, supporting, texts = make_data(task, args.test_size, rng, vocabulary)
+        with step(f"task {task}: simulating {args.train_size} + {args.test_size} stories"):
+            *train, _, _ = make_data(task, args.train_size, rng, vocabulary)
+            memories, questions, answers, supporting, texts = make_data(task, args.test_size, rng, vocabulary)
         data = tf.data.Dataset.from_tensor_slices(((train[0], train[1]), train[2]))
         data = data.shuffle(args.train_size, seed=task).batch(args.batch_size).prefetch(tf.data.AUTOTUNE)
 

@@ -31,6 +31,7 @@ from keras_seqattn.export import Vocabulary, export_captioner
 from keras_seqattn.seq2seq import AttentionDecoder
 from keras_seqattn.text import StartEndPacker
 from keras_seqattn.visualization import plot_image_attention
+from progress import step
 
 SIZE, CELL, GRID = 36, 12, 3  # pixels; the grid of places
 COLOURS = {"red": (1.0, 0.1, 0.1), "green": (0.1, 0.9, 0.1), "blue": (0.2, 0.3, 1.0), "yellow": (1.0, 0.9, 0.1)}
@@ -146,8 +147,9 @@ def main():
     keras.utils.set_random_seed(0)
 
     rng = np.random.default_rng(0)
-    train_images, train_captions, _ = make_images(args.train_size, rng)
-    test_images, test_captions, test_masks = make_images(args.test_size, rng)
+    with step(f"drawing {args.train_size} + {args.test_size} captioned images"):
+        train_images, train_captions, _ = make_images(args.train_size, rng)
+        test_images, test_captions, test_masks = make_images(args.test_size, rng)
     vocabulary = Vocabulary(sorted({w for c in train_captions for w in c.split()}), split="words")
 
     pack = StartEndPacker(MAX_CAPTION, start_value=Vocabulary.START, end_value=Vocabulary.END)
@@ -178,10 +180,12 @@ def main():
         return vocabulary.decode(sequences[:, 0]), alignments[:, 0]  # the best hypotheses
 
     captions, alignments = [], []
+    progress = keras.utils.Progbar(args.test_size, unit_name="image")
     for start in range(0, args.test_size, 250):
         found, weights = caption(test_images[start:start + 250])
         captions += [c.decode() for c in found.numpy()]
         alignments.append(weights.numpy().reshape(-1, MAX_CAPTION, 9, 9))
+        progress.add(len(found))
     alignments = np.concatenate(alignments)
     for found, expected in list(zip(captions, test_captions))[:4]:
         print(f"{found!r} (expected {expected!r})")
@@ -200,8 +204,9 @@ def main():
         print(f"attention over the image saved to {args.plot}")
 
     if args.export_dir:
-        export_captioner(model, args.export_dir, vocabulary, image_shape=(SIZE, SIZE, 3),
-                         max_target_length=MAX_CAPTION, beam_width=BEAM_WIDTH)
+        with step(f"exporting to {args.export_dir}"):
+            export_captioner(model, args.export_dir, vocabulary, image_shape=(SIZE, SIZE, 3),
+                             max_target_length=MAX_CAPTION, beam_width=BEAM_WIDTH)
         serve = tf.saved_model.load(args.export_dir).signatures["serving_default"]
         for found, expected in zip(serve(image=tf.constant(test_images[:3]))["caption"].numpy(), test_captions):
             print(f"served: {found.decode()!r} (expected {expected!r})")

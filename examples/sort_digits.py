@@ -48,6 +48,7 @@ def main():
     parser.add_argument("--train-size", type=int, default=20000)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
+    keras.utils.set_random_seed(0)
 
     rng = np.random.default_rng(0)
     train = tf.data.Dataset.from_tensor_slices(make_data(args.train_size, rng))

@@ -23,6 +23,7 @@ import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search
 from keras_seqattn.export import Vocabulary, export_translator
 from keras_seqattn.text import StartEndPacker, Tokenizer
+from progress import step
 
 DIM, HEADS, FEEDFORWARD, LAYERS, DROPOUT = 64, 4, 256, 2, 0.1
 BEAM_WIDTH = 4
@@ -128,9 +129,10 @@ def main():
         return target_vocabulary.decode(sequences[:, 0]), scores[:, 0]  # the best hypotheses
 
     source = tokenize(tf.constant(test_en))
-    translations = []
+    translations, progress = [], keras.utils.Progbar(len(test_en), unit_name="number")
     for start in range(0, len(test_en), 250):
         translations += [t.decode() for t in translate(source[start:start + 250])[0].numpy()]
+        progress.add(len(source[start:start + 250]))
     for english, german, translation in list(zip(test_en, test_de, translations))[:5]:
         print(f"{english!r} -> {translation!r} (expected {german!r})")
     accuracy = np.mean([t == g for t, g in zip(translations, test_de)])
@@ -139,8 +141,9 @@ def main():
 
     # Export: a SavedModel that maps strings to strings, reloaded and run as a server would.
     if args.export_dir:
-        export_translator(model, args.export_dir, source_vocabulary, target_vocabulary, max_source,
-                          max_target, beam_width=BEAM_WIDTH)
+        with step(f"exporting to {args.export_dir}"):
+            export_translator(model, args.export_dir, source_vocabulary, target_vocabulary, max_source,
+                              max_target, beam_width=BEAM_WIDTH)
         serve = tf.saved_model.load(args.export_dir).signatures["serving_default"]
         served = serve(text=tf.constant(SAMPLES))
         for english, translation in zip(SAMPLES, served["translation"].numpy()):

@@ -25,6 +25,7 @@ from keras_seqattn.export import Vocabulary, export_translator
 from keras_seqattn.seq2seq import AttentionDecoder
 from keras_seqattn.text import StartEndPacker, Tokenizer
 from keras_seqattn.visualization import plot_attention
+from progress import step
 
 LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "pt_BR", "nl_NL", "ja_JP", "zh_CN", "ru_RU"]
 STYLES = ["full", "long", "medium"]  # CLDR's "short" (11/22/26 vs 22/11/26) is ambiguous: left out
@@ -115,8 +116,8 @@ def main():
                                                BEAM_WIDTH, MAX_TARGET, return_alignments=True)
         return target_vocabulary.decode(sequences[:, 0]), alignments[:, 0]  # the best hypotheses
 
-    source = tokenize(tf.constant(test_source))
-    translations, alignments = translate(source)
+    with step(f"translating {len(test_source)} held-out dates"):
+        translations, alignments = translate(tokenize(tf.constant(test_source)))
     translations = [t.decode() for t in translations.numpy()]
     for written, iso, translation in list(zip(test_source, test_target, translations))[:5]:
         print(f"{written!r} -> {translation!r} (expected {iso!r})")
@@ -135,8 +136,9 @@ def main():
 
     # Export: a SavedModel that maps strings to strings, reloaded and run as a server would.
     if args.export_dir:
-        export_translator(model, args.export_dir, source_vocabulary, target_vocabulary, MAX_SOURCE,
-                          MAX_TARGET, beam_width=BEAM_WIDTH)
+        with step(f"exporting to {args.export_dir}"):
+            export_translator(model, args.export_dir, source_vocabulary, target_vocabulary, MAX_SOURCE,
+                              MAX_TARGET, beam_width=BEAM_WIDTH)
         serve = tf.saved_model.load(args.export_dir).signatures["serving_default"]
         served = serve(text=tf.constant(SAMPLES))
         for written, translation in zip(SAMPLES, served["translation"].numpy()):

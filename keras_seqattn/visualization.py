@@ -3,6 +3,8 @@ translation, pooling weights over tokens, the two levels of a hierarchical atten
 hops of a memory network, and a caption's attention over an image. Runs on any Keras backend (it
 reads arrays)."""
 
+import textwrap
+
 import numpy as np
 
 
@@ -86,7 +88,8 @@ def plot_hierarchical_attention(sentence_weights, word_weights, sentences, path=
         raise ValueError(f"`sentences` must hold 1 to {len(word_weights)} sentences of 1 to {word_weights.shape[1]} "
                          f"words each. Received: {[len(words) for words in sentences]} words")
     width = max(len(words) for words in sentences)
-    figure = Figure(figsize=(0.9 * width + 2.5, 0.45 * len(sentences) + 1.2))
+    title, size = _fit_title(title, 0.9 * width + 2.5, 0.45 * len(sentences) + 1.2, 12)
+    figure = Figure(figsize=size)
     sentence_axes, word_axes = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, width]})
     sentence_axes.imshow(sentence_weights[:len(sentences), None], cmap="Reds", vmin=0.0, vmax=1.0, aspect="auto")
     sentence_axes.set_xticks([0], ["sentence"])
@@ -153,7 +156,8 @@ def plot_image_attention(image, alignments, words, path=None, title=None):
         raise ValueError(f"`alignments` must have rank 3, (T, H, W). Received: alignments.shape={alignments.shape}")
     words = _tokens("words", words, alignments.shape[0])
     columns = len(words) + 1
-    figure = Figure(figsize=(1.6 * columns, 2.0))
+    title, size = _fit_title(title, 1.6 * columns, 2.0, 9)
+    figure = Figure(figsize=size)
     axes = figure.subplots(1, columns, squeeze=False)[0]
     extent = (0, image.shape[1], image.shape[0], 0)  # the weights' cells stretched over the image
     for index, ax in enumerate(axes):
@@ -176,7 +180,9 @@ def _heat_map(matrix, columns, rows, xlabel, ylabel, path, title):
     """`matrix` cut to the labels, drawn with its colour bar; saved when `path` is given."""
     Figure = _figure_class("plotting attention")
     matrix = matrix[:len(rows), :len(columns)]
-    figure = Figure(figsize=(0.3 * len(columns) + 2 + 0.06 * max(len(str(r)) for r in rows), 0.3 * len(rows) + 1.5))
+    title, size = _fit_title(title, 0.3 * len(columns) + 2 + 0.06 * max(len(str(r)) for r in rows),
+                             0.3 * len(rows) + 1.5, 12)
+    figure = Figure(figsize=size)
     axes = figure.add_subplot()
     image = axes.imshow(matrix, cmap="gray_r", vmin=0.0, vmax=max(1e-6, float(matrix.max())))
     axes.set_xticks(range(len(columns)), [_visible(str(c)) for c in columns], rotation=90)
@@ -184,7 +190,7 @@ def _heat_map(matrix, columns, rows, xlabel, ylabel, path, title):
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     if title:
-        axes.set_title(title)
+        figure.suptitle(title)
     figure.colorbar(image, ax=axes, fraction=0.03)
     figure.tight_layout()
     if path is not None:
@@ -197,6 +203,16 @@ def _tokens(name, tokens, available):
     if not tokens or len(tokens) > available:
         raise ValueError(f"`{name}` must hold 1 to {available} items (the weights' size). Received: {len(tokens)}")
     return tokens
+
+
+def _fit_title(title, width, height, fontsize):
+    """The title wrapped to lines that fit a figure at least 4 inches wide (short inputs make
+    narrow figures), and the figure size grown by its lines: `(title, (width, height))`."""
+    width = max(width, 4.0)
+    if not title:
+        return title, (width, height)
+    lines = textwrap.wrap(str(title), max(10, int((width - 0.6) / (0.0085 * fontsize)))) or [""]
+    return "\n".join(lines), (width, height + len(lines) * 1.4 * fontsize / 72)
 
 
 def _figure_class(caller):

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from keras_seqattn.visualization import plot_attention
+from keras_seqattn.visualization import (plot_attention, plot_hierarchical_attention, plot_image_attention,
+                                          plot_memory_hops, plot_pooling)
 
 ALIGNMENTS = np.random.default_rng(0).dirichlet(np.ones(6), size=5).astype("float32")  # (5, 6)
 
@@ -13,7 +14,7 @@ def test_heat_map_holds_the_alignments_and_the_tokens(tmp_path):
     np.testing.assert_array_equal(axes.images[0].get_array(), ALIGNMENTS[:4, :5])  # padding cut off
     assert [t.get_text() for t in axes.get_xticklabels()] == ["2", "␣", "n", "o", "v"]
     assert [t.get_text() for t in axes.get_yticklabels()] == ["2", "0", "2", "6"]
-    assert axes.get_title() == "a date"
+    assert figure.get_suptitle() == "a date"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -31,7 +32,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_pooling_weights_over_tokens(tmp_path):
-    from keras_seqattn.visualization import plot_pooling
 
     weights = np.array([0.1, 0.6, 0.3, 0.0], "float32")
     figure = plot_pooling(weights, ["not", "bad", "at"], path=tmp_path / "pooling.png")
@@ -48,7 +48,6 @@ def test_pooling_weights_over_tokens(tmp_path):
 
 
 def test_hierarchical_attention_levels(tmp_path):
-    from keras_seqattn.visualization import plot_hierarchical_attention
 
     sentence_weights = np.array([0.2, 0.8, 0.0], "float32")
     word_weights = np.array([[0.5, 0.5, 0.0], [0.1, 0.2, 0.7], [0.0, 0.0, 0.0]], "float32")
@@ -68,7 +67,6 @@ def test_hierarchical_attention_levels(tmp_path):
 
 
 def test_memory_hops(tmp_path):
-    from keras_seqattn.visualization import plot_memory_hops
 
     weights = np.array([[0.7, 0.3, 0.0], [0.1, 0.9, 0.0]], "float32")  # (hops, memories)
     figure = plot_memory_hops(weights, ["mary went to the kitchen", "mary got the apple"],
@@ -82,7 +80,6 @@ def test_memory_hops(tmp_path):
 
 
 def test_image_attention_overlays(tmp_path):
-    from keras_seqattn.visualization import plot_image_attention
 
     image = np.zeros((12, 12, 3), "float32")
     image[:6, :6, 0] = 1.0  # a red patch, top left
@@ -102,3 +99,23 @@ def test_image_attention_overlays(tmp_path):
         plot_image_attention(image, alignments, list("abcde"))
     with pytest.raises(ValueError, match="image"):
         plot_image_attention(np.zeros(5), alignments, ["a"])
+
+
+TITLE = "Attention of a model trained for six epochs on two thousand dates, beam width four"
+
+
+@pytest.mark.parametrize("plot", [
+    lambda title: plot_attention(np.eye(2), ["a", "b"], ["x", "y"], title=title),
+    lambda title: plot_pooling(np.array([0.3, 0.7]), ["a", "b"], title=title),
+    lambda title: plot_hierarchical_attention(np.array([1.0]), np.array([[0.5, 0.5]]), [["a", "b"]], title=title),
+    lambda title: plot_memory_hops(np.array([[0.5, 0.5]]), ["a", "b"], title=title),
+    lambda title: plot_image_attention(np.zeros((4, 4)), np.ones((1, 2, 2)) / 4, ["a"], title=title),
+], ids=["alignments", "pooling", "hierarchical", "memory", "image"])
+def test_long_titles_fit_short_inputs(plot):
+    figure = plot(TITLE)
+    figure.canvas.draw()
+    texts = [t for t in figure.findobj(lambda o: hasattr(o, "get_text") and o.get_text()) if "beam" in t.get_text()]
+    assert texts, "no title drawn"
+    box, inside = texts[0].get_window_extent(), figure.bbox
+    assert inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1, (box, inside)
+    assert " ".join(texts[0].get_text().split()) == TITLE  # wrapped, every word kept

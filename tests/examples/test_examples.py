@@ -27,7 +27,7 @@ def _accuracy(out, pattern):
 
 
 def test_sort_digits_learns():
-    out = _run("sort_digits.py", "--epochs", "6", "--train-size", "1024")
+    out = _run("sort_digits.py", "--epochs", "6", "--train-size", "2048")
     assert _accuracy(out, r"exact-match accuracy: ([0-9.]+)") >= LEARNED, out[-2000:]
 
 
