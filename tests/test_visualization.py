@@ -32,7 +32,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_pooling_weights_over_tokens(tmp_path):
-
     weights = np.array([0.1, 0.6, 0.3, 0.0], "float32")
     figure = plot_pooling(weights, ["not", "bad", "at"], path=tmp_path / "pooling.png")
     axes = figure.axes[0]
@@ -48,7 +47,6 @@ def test_pooling_weights_over_tokens(tmp_path):
 
 
 def test_hierarchical_attention_levels(tmp_path):
-
     sentence_weights = np.array([0.2, 0.8, 0.0], "float32")
     word_weights = np.array([[0.5, 0.5, 0.0], [0.1, 0.2, 0.7], [0.0, 0.0, 0.0]], "float32")
     figure = plot_hierarchical_attention(sentence_weights, word_weights, [["it", "rained"], ["overall", "it", "was"]],
@@ -67,7 +65,6 @@ def test_hierarchical_attention_levels(tmp_path):
 
 
 def test_memory_hops(tmp_path):
-
     weights = np.array([[0.7, 0.3, 0.0], [0.1, 0.9, 0.0]], "float32")  # (hops, memories)
     figure = plot_memory_hops(weights, ["mary went to the kitchen", "mary got the apple"],
                               path=tmp_path / "hops.png")
@@ -80,7 +77,6 @@ def test_memory_hops(tmp_path):
 
 
 def test_image_attention_overlays(tmp_path):
-
     image = np.zeros((12, 12, 3), "float32")
     image[:6, :6, 0] = 1.0  # a red patch, top left
     alignments = np.zeros((4, 3, 3), "float32")
