@@ -3,7 +3,7 @@ from keras import ops
 
 from keras_seqattn.layers.score_attention import ScoreAttention
 from keras_seqattn.ops import checks
-from keras_seqattn.ops.attention import additive_attention
+from keras_seqattn.ops.score_attention import additive_attention
 from keras_seqattn.ops.scores import additive_score
 
 

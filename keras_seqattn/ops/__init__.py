@@ -2,8 +2,6 @@
 how they run. The dense attention, scores, masks, positions and hard-attention functions run on
 every Keras backend; the blocked path (`flash=True`, or chosen for long sequences) on TensorFlow."""
 
-from keras_seqattn.ops.attention import additive_attention as additive_attention
-from keras_seqattn.ops.attention import dot_attention as dot_attention
 from keras_seqattn.ops.attention import dropout_multiplier as dropout_multiplier
 from keras_seqattn.ops.attention import masked_softmax as masked_softmax
 from keras_seqattn.ops.attention import scaled_dot_product_attention as scaled_dot_product_attention
@@ -27,5 +25,7 @@ from keras_seqattn.ops.policy import load_policy as load_policy
 from keras_seqattn.ops.policy import policy_scope as policy_scope
 from keras_seqattn.ops.policy import save_policy as save_policy
 from keras_seqattn.ops.policy import set_policy as set_policy
+from keras_seqattn.ops.score_attention import additive_attention as additive_attention
+from keras_seqattn.ops.score_attention import dot_attention as dot_attention
 from keras_seqattn.ops.scores import additive_score as additive_score
 from keras_seqattn.ops.scores import dot_score as dot_score
