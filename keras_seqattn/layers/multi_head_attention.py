@@ -8,6 +8,7 @@ from keras_seqattn.ops.axes import SequenceView, normalize_attention_axes
 from keras_seqattn.ops.positions import alibi_slopes, rotate
 
 _LETTERS = "abcdefgh"  # the batch and d axes of a projection's einsum equation
+_MAX_RANK = len(_LETTERS) + 1  # of the inputs: a letter for each axis but the last
 
 
 def clone_initializer(initializer):
@@ -147,7 +148,7 @@ class MultiHeadAttention(keras.layers.Layer):
             raise ValueError(
                 "`num_heads` must be a multiple of `num_key_value_heads`. "
                 f"Received: num_heads={num_heads}, num_key_value_heads={num_key_value_heads}")
-        self._output_shape = _output_shape(output_shape)
+        self._output_shape = checks.check_output_shape(output_shape)
         if isinstance(attention_axes, int) and not isinstance(attention_axes, bool):
             attention_axes = (attention_axes,)
         elif attention_axes is not None:
@@ -194,7 +195,7 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def build(self, query_shape, value_shape, key_shape=None):
         key_shape = value_shape if key_shape is None else key_shape
-        _check_shapes(query_shape, value_shape, key_shape)
+        checks.check_attention_shapes(query_shape, value_shape, key_shape, max_rank=_MAX_RANK)
         rank = len(query_shape)
         self._view = SequenceView(normalize_attention_axes(self.attention_axes, rank), rank)
         free = _LETTERS[:rank - 1]
@@ -220,7 +221,7 @@ class MultiHeadAttention(keras.layers.Layer):
              attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=False,
              cache=None, cache_update_index=None):
         key = value if key is None else key
-        _check_shapes(query.shape, value.shape, key.shape)
+        checks.check_attention_shapes(query.shape, value.shape, key.shape, max_rank=_MAX_RANK)
         view = self._view
         if cache is not None and not view.identity:
             raise ValueError("A `cache` needs `(batch, T, dim)` inputs attending over axis 1. Received: "
@@ -271,7 +272,7 @@ class MultiHeadAttention(keras.layers.Layer):
         broadcastable to `(batch, num_heads, T, S)` (missing axes are inserted before T, as Keras
         does), causal with `use_causal_mask`. Returns `(output (batch, T, num_heads, value_dim),
         scores (batch, num_heads, T, S) or None)`. Keras's override point, kept with its signature."""
-        mask = None if attention_mask is None else _insert_heads_axis(attention_mask)
+        mask = None if attention_mask is None else masks.insert_heads_axis(attention_mask)
         result = scaled_dot_product_attention(
             query, key, value, mask=mask, is_causal=use_causal_mask, dropout_rate=self.dropout,
             training=training, seed=self.seed_generator, return_attention_scores=return_attention_scores,
@@ -303,11 +304,11 @@ class MultiHeadAttention(keras.layers.Layer):
         checks.check_rank("attention_mask", attention_mask, (2, 3, 4))
         expected = {2: (q_len, k_len), 3: (batch, q_len, k_len), 4: (batch, self.num_heads, q_len, k_len)}
         checks.check_mask_shape("attention_mask", attention_mask, expected[len(attention_mask.shape)])
-        return _insert_heads_axis(attention_mask)
+        return masks.insert_heads_axis(attention_mask)
 
     def compute_output_shape(self, query_shape, value_shape, key_shape=None):
         key_shape = value_shape if key_shape is None else key_shape
-        _check_shapes(query_shape, value_shape, key_shape)
+        checks.check_attention_shapes(query_shape, value_shape, key_shape, max_rank=_MAX_RANK)
         query_shape = tuple(query_shape)
         return query_shape[:-1] + self._output_shape if self._output_shape else query_shape
 
@@ -397,36 +398,3 @@ class MultiHeadAttention(keras.layers.Layer):
         )
         return config
 
-
-def _output_shape(output_shape):
-    """`output_shape` as a tuple of positive ints, or None."""
-    if output_shape is None:
-        return None
-    shape = (output_shape,) if isinstance(output_shape, int) else output_shape
-    valid = isinstance(shape, (tuple, list)) and len(shape) > 0 and all(
-        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
-    if not valid:
-        raise ValueError("Invalid `output_shape`: it must be a positive int or a tuple of positive ints. "
-                         f"Received: output_shape={output_shape!r}")
-    return tuple(shape)
-
-
-def _insert_heads_axis(mask):
-    """A boolean `(T, S)`, `(batch, T, S)` or `(batch, heads, T, S)` mask as a rank-4 one: missing
-    axes are inserted in front of T, as Keras does."""
-    mask = ops.cast(mask, "bool")
-    while len(mask.shape) < 4:
-        mask = ops.expand_dims(mask, -3)
-    return mask
-
-
-def _check_shapes(query_shape, value_shape, key_shape):
-    """Inputs `(batch, d_1, ..., d_n, dim)` of one rank >= 3; `value` and `key` equal but for dim."""
-    query_shape, value_shape, key_shape = (tuple(s) for s in (query_shape, value_shape, key_shape))
-    if value_shape[1:-1] != key_shape[1:-1]:
-        raise ValueError("All dimensions of `value` and `key`, except the last one, must be equal. "
-                         f"Received: value.shape={value_shape}, key.shape={key_shape}")
-    checks.check_shape_rank("query", query_shape, range(3, len(_LETTERS) + 2))
-    if not len(query_shape) == len(value_shape):
-        raise ValueError("`query`, `value` and `key` must have the same rank. Received: "
-                         f"query.shape={query_shape}, value.shape={value_shape}, key.shape={key_shape}")

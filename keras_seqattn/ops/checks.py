@@ -102,3 +102,29 @@ def check_tensorflow_backend(what):
     if backend != "tensorflow":
         raise ValueError(f"{what} needs Keras's TensorFlow backend (KERAS_BACKEND=tensorflow): it runs TensorFlow "
                          f"loops, not keras.ops. Received: backend={backend!r}")
+
+
+def check_output_shape(output_shape):
+    """`output_shape` (a positive int, a tuple of them, or None) as a tuple, or None."""
+    if output_shape is None:
+        return None
+    shape = (output_shape,) if isinstance(output_shape, int) else output_shape
+    valid = isinstance(shape, (tuple, list)) and len(shape) > 0 and all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    if not valid:
+        raise ValueError("Invalid `output_shape`: it must be a positive int or a tuple of positive ints. "
+                         f"Received: output_shape={output_shape!r}")
+    return tuple(shape)
+
+
+def check_attention_shapes(query_shape, value_shape, key_shape, max_rank):
+    """Inputs `(batch, d_1, ..., d_n, dim)` of one rank from 3 to `max_rank`; `value` and `key`
+    equal but for dim."""
+    query_shape, value_shape, key_shape = (tuple(s) for s in (query_shape, value_shape, key_shape))
+    if value_shape[1:-1] != key_shape[1:-1]:
+        raise ValueError("All dimensions of `value` and `key`, except the last one, must be equal. "
+                         f"Received: value.shape={value_shape}, key.shape={key_shape}")
+    check_shape_rank("query", query_shape, range(3, max_rank + 1))
+    if not len(query_shape) == len(value_shape):
+        raise ValueError("`query`, `value` and `key` must have the same rank. Received: "
+                         f"query.shape={query_shape}, value.shape={value_shape}, key.shape={key_shape}")

@@ -13,7 +13,7 @@ float16 inputs stay so; oneDNN and GPUs accumulate them in float32), everything 
 scores once computed, the softmax and its statistics (running max, sum, log-sum-exp), the output
 and gradient accumulators, as FlashAttention does.
 
-Whole rows (`key_block=None`): while a block of queries times all S keys is small, each query
+Whole rows (`key_block=None`, flash_rows.py): while a block of queries times all S keys is small, each query
 block's scores over every key get an exact softmax in one step (TensorFlow's fused softmax
 kernel), with no running maximum to rescale, and the gradient recomputes them the same way. With
 causality (`key_block="causal_rows"`), query block i takes only the keys up to its last row, so
@@ -31,7 +31,8 @@ import tensorflow as tf
 
 from tensorflow.python.ops import control_flow_util  # whether a graph is being compiled by XLA
 
-from keras_seqattn.ops.masks import LOWEST_SCORE
+from keras_seqattn.ops.flash_rows import RowBlocks, rows_backward, rows_forward
+from keras_seqattn.ops.tiling import blocks, product, unblock
 
 
 def in_xla_context():
@@ -67,9 +68,9 @@ def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, m
     if key_block is None and banded:
         raise ValueError("Whole-row tiles take no window, offset, bias or ALiBi: give a `key_block`.")
     if key_block is None or key_block == "causal_rows":
-        rows = _Rows(tf.shape(query)[2], tf.shape(key)[2], query_block, mask, mask_per_query, key_block is not None,
-                     parallel_iterations)
-        attend = _differentiable(functools.partial(_rows_forward, rows), functools.partial(_rows_backward, rows))
+        rows = RowBlocks(tf.shape(query)[2], tf.shape(key)[2], query_block, mask, mask_per_query,
+                         key_block is not None, parallel_iterations)
+        attend = _differentiable(functools.partial(rows_forward, rows), functools.partial(rows_backward, rows))
         output = attend(query, key, value)
     else:
         tiles = _Tiles(tf.shape(query)[2], tf.shape(key)[2], query_block, key_block, is_causal, mask,
@@ -109,10 +110,10 @@ class _Tiles:
         return self.query_blocks(x) if per_query else x[:, :, None]
 
     def query_blocks(self, x):  # (B, H, T, ...) -> (B, H, nq, qb, ...), zero-padded
-        return _blocks(x, self.qb, self.nq)
+        return blocks(x, self.qb, self.nq)
 
     def key_blocks(self, x):  # (B, H, S, d) -> (B, H, nk, kb, d), zero-padded
-        return _blocks(x, self.kb, self.nk)
+        return blocks(x, self.kb, self.nk)
 
     def key_range(self, i):
         """Query block i meets key blocks [start, end): none past the diagonal with causality,
@@ -187,56 +188,6 @@ class _Tiles:
         return tf.cond(inside, lambda: tile, lambda: tf.where(self.allowed(i, j), tile, fill))
 
 
-class _Rows:
-    """Whole-row tiles: query blocks of `query_block` rows, each against all S keys, or with
-    `causal` against the keys up to its last row."""
-
-    def __init__(self, q_len, k_len, query_block, mask, mask_per_query, causal, parallel):
-        self.q_len, self.k_len, self.qb, self.causal, self.parallel = q_len, k_len, query_block, causal, parallel
-        self.nq = (q_len + query_block - 1) // query_block
-        self.mask, self.mask_per_query, self.attended = mask, mask_per_query, None
-        if mask is not None:  # (B|1, H|1, nq|1, qb|1, S|1)
-            if not causal:  # rows with no key to attend get zeros, at the output (cheaper than the weights)
-                self.attended = tf.cast(tf.reduce_any(mask, axis=-1, keepdims=True), tf.float32)
-            self.mask = _blocks(mask, query_block, self.nq) if mask_per_query else mask[:, :, None]
-
-    def keys_of(self, i):
-        """How many keys query block i sees."""
-        return tf.minimum(self.k_len, (i + 1) * self.qb) if self.causal else self.k_len
-
-    def weights(self, i, query, key):
-        """The softmax weights (B, H, qb, keys_of(i)) of query block i (`query` (B, H, qb, d),
-        `key` its keys); with causality, rows with no key to attend are zero (without, the
-        output and its gradient are zeroed by `attended`)."""
-        scores = _product("bhqd,bhkd->bhqk", query, key)
-        allowed = None
-        if self.causal:
-            allowed = (tf.range(tf.shape(key)[2])[None, :] <= i * self.qb + tf.range(self.qb)[:, None])[None, None]
-        if self.mask is not None:
-            mask = tf.gather(self.mask, i, axis=2) if self.mask_per_query else self.mask[:, :, 0]
-            mask = mask[..., :tf.shape(key)[2]]
-            allowed = mask if allowed is None else allowed & mask
-        if allowed is None:
-            return tf.nn.softmax(scores)
-        weights = tf.nn.softmax(tf.where(allowed, scores, LOWEST_SCORE))
-        if self.mask is None or not self.causal:  # causality alone leaves every row its first key
-            return weights
-        return tf.where(tf.reduce_any(allowed, axis=-1, keepdims=True), weights, 0.0)
-
-    def widen(self, x):
-        """Key-block gradients `(B, H, keys_of(i), d)` zero-padded to all S keys."""
-        if not self.causal:
-            return x
-        return tf.pad(x, [[0, 0], [0, 0], [0, self.k_len - tf.shape(x)[2]], [0, 0]])
-
-
-def _product(equation, a, b):
-    """`tf.einsum(equation, a, b)` in the precision of the attention's inputs (the lower of the
-    two operands' dtypes: the float32 operand is cast down), returned in float32."""
-    compute = a.dtype if a.dtype != tf.float32 else b.dtype
-    return tf.cast(tf.einsum(equation, tf.cast(a, compute), tf.cast(b, compute)), tf.float32)
-
-
 def _differentiable(forward, backward):
     """`forward(query, key, value[, bias])` -> `(output, *saved)`, with the gradient
     `backward(query, key, value[, bias], output, *saved, d_output)` -> the inputs' gradients."""
@@ -256,22 +207,6 @@ def _differentiable(forward, backward):
     return attend
 
 
-def _blocks(x, block, blocks):
-    """(B, H, L, ...) -> (B, H, blocks, block, ...), zero-padded to blocks * block along L."""
-    rank = len(x.shape)
-    x = tf.pad(x, [[0, 0], [0, 0], [0, blocks * block - tf.shape(x)[2]]] + [[0, 0]] * (rank - 3))
-    return tf.reshape(x, tf.concat([tf.shape(x)[:2], [blocks, block], tf.shape(x)[3:]], 0))
-
-
-def _unblock(x, length):
-    """(n, B, H, block, ...) -> (B, H, length, ...): blocks stacked first (by a loop) back into
-    one sequence, cut to `length`."""
-    rank = len(x.shape)
-    x = tf.transpose(x, [1, 2, 0] + list(range(3, rank)))
-    x = tf.reshape(x, tf.concat([tf.shape(x)[:2], [-1], tf.shape(x)[4:]], 0))
-    return x[:, :, :length]
-
-
 def _forward(tiles, query, key, value, bias=None):
     """Outputs (B, H, T, dv) and row log-sum-exps (B, H, T) (+inf where nothing is attended)."""
     queries, keys, values = tiles.query_blocks(query), tiles.key_blocks(key), tiles.key_blocks(value)
@@ -285,13 +220,13 @@ def _forward(tiles, query, key, value, bias=None):
                  tf.zeros(tf.concat([rows, tf.shape(values)[-1:]], 0)))
 
         def key_block(j, m, total, out):
-            scores = tiles.scores(i, j, _product("bhqd,bhkd->bhqk", q, tf.gather(keys, j, axis=2)), bias)
+            scores = tiles.scores(i, j, product("bhqd,bhkd->bhqk", q, tf.gather(keys, j, axis=2)), bias)
             scores = tiles.masked(i, j, scores, -float("inf"))
             m_new = tf.maximum(m, tf.reduce_max(scores, axis=-1))
             shift = tf.where(tf.math.is_inf(m_new), 0.0, m_new)  # rows with nothing yet
             p = tf.exp(scores - shift[..., None])
             rescale = tf.exp(m - shift)
-            new_out = out * rescale[..., None] + _product("bhqk,bhkd->bhqd", p, tf.gather(values, j, axis=2))
+            new_out = out * rescale[..., None] + product("bhqk,bhkd->bhqd", p, tf.gather(values, j, axis=2))
             new_total = total * rescale + tf.reduce_sum(p, axis=-1)
             # The loop keeps the shapes it started with (a block of one row is known statically).
             return j + 1, tf.ensure_shape(m_new, m.shape), tf.ensure_shape(new_total, total.shape), \
@@ -306,46 +241,7 @@ def _forward(tiles, query, key, value, bias=None):
 
     out, log_sum = tf.map_fn(query_block, tf.range(tiles.nq), fn_output_signature=(tf.float32, tf.float32),
                             parallel_iterations=tiles.parallel)
-    return _unblock(out, tiles.q_len), _unblock(log_sum, tiles.q_len)
-
-
-def _rows_forward(rows, query, key, value):
-    """(outputs (B, H, T, dv),): nothing else to save for the gradient."""
-    queries = _blocks(query, rows.qb, rows.nq)
-
-    def query_block(i):
-        end = rows.keys_of(i)
-        p = rows.weights(i, tf.gather(queries, i, axis=2), key[:, :, :end])
-        return _product("bhqk,bhkd->bhqd", p, value[:, :, :end])
-
-    out = tf.map_fn(query_block, tf.range(rows.nq), fn_output_signature=tf.float32,
-                    parallel_iterations=rows.parallel)
-    out = _unblock(out, rows.q_len)
-    return (out if rows.attended is None else out * rows.attended,)
-
-
-def _rows_backward(rows, query, key, value, output, d_output):
-    """As `_backward`, with the weights of each query block recomputed by `rows.weights`."""
-    if rows.attended is not None:  # rows with no key to attend: their (uniform) weights get no gradient
-        d_output *= rows.attended
-    queries, d_outputs = _blocks(query, rows.qb, rows.nq), _blocks(d_output, rows.qb, rows.nq)
-    deltas = _blocks(tf.reduce_sum(d_output * output, axis=-1), rows.qb, rows.nq)
-
-    def query_block(i, d_queries, d_key, d_value):
-        end = rows.keys_of(i)
-        q, d_out, k, v = tf.gather(queries, i, axis=2), tf.gather(d_outputs, i, axis=2), key[:, :, :end], \
-            value[:, :, :end]
-        p = rows.weights(i, q, k)
-        d_value += rows.widen(_product("bhqk,bhqd->bhkd", p, d_out))
-        d_s = p * (_product("bhqd,bhkd->bhqk", d_out, v) - tf.gather(deltas, i, axis=2)[..., None])
-        d_queries = d_queries.write(i, _product("bhqk,bhkd->bhqd", d_s, k))
-        return i + 1, d_queries, d_key + rows.widen(_product("bhqk,bhqd->bhkd", d_s, q)), d_value
-
-    d_queries = tf.TensorArray(tf.float32, rows.nq, element_shape=[None] * 4)
-    start = (0, d_queries, tf.zeros_like(key, tf.float32), tf.zeros_like(value, tf.float32))
-    _, d_queries, d_key, d_value = tf.while_loop(lambda i, *_: i < rows.nq, query_block, start,
-                                                 parallel_iterations=rows.parallel)
-    return _unblock(d_queries.stack(), rows.q_len), d_key, d_value
+    return unblock(out, tiles.q_len), unblock(log_sum, tiles.q_len)
 
 
 def _backward(tiles, query, key, value, *rest):
@@ -363,19 +259,19 @@ def _backward(tiles, query, key, value, *rest):
 
         def query_block(i, d_queries, d_k, d_v, d_bias):
             q, d_out = tf.gather(queries, i, axis=2), tf.gather(d_outputs, i, axis=2)
-            scores = tiles.scores(i, j, _product("bhqd,bhkd->bhqk", q, k), tiled_bias)
+            scores = tiles.scores(i, j, product("bhqd,bhkd->bhqk", q, k), tiled_bias)
             p = tf.exp(scores - tf.gather(log_sums, i, axis=2)[..., None])
             p = tiles.masked(i, j, p, 0.0)
-            d_v += _product("bhqk,bhqd->bhkd", p, d_out)
-            d_p = _product("bhqd,bhkd->bhqk", d_out, v)
+            d_v += product("bhqk,bhqd->bhkd", p, d_out)
+            d_p = product("bhqd,bhkd->bhqk", d_out, v)
             d_s = p * (d_p - tf.gather(deltas, i, axis=2)[..., None])
-            d_q = _product("bhqk,bhkd->bhqd", d_s, k)
+            d_q = product("bhqk,bhkd->bhqd", d_s, k)
             d_queries = tf.tensor_scatter_nd_add(d_queries, [[i]], d_q[None])
             if bias is not None:  # summed over the axes the bias broadcasts along
                 d_tile = _reduce_to(d_s, tiles.bias_axes)
                 at = [[i if tiles.bias_per_query else 0, j if tiles.bias_per_key else 0]]
                 d_bias = tf.tensor_scatter_nd_add(d_bias, at, d_tile[None])
-            return i + 1, d_queries, d_k + _product("bhqk,bhqd->bhkd", d_s, q), d_v, d_bias
+            return i + 1, d_queries, d_k + product("bhqk,bhqd->bhkd", d_s, q), d_v, d_bias
 
         first, end = tiles.query_range(j)
         start = (first, d_queries, tf.zeros_like(k, tf.float32), tf.zeros_like(v, tf.float32), d_bias)
@@ -394,7 +290,7 @@ def _backward(tiles, query, key, value, *rest):
     start = (0, *(tf.zeros_like(tf.transpose(x, block_major), tf.float32) for x in (queries, keys, values)), d_bias)
     _, d_queries, d_keys, d_values, d_bias = tf.while_loop(lambda j, *_: j < tiles.nk, key_block, start,
                                                            parallel_iterations=tiles.parallel)
-    grads = (_unblock(d_queries, tiles.q_len), _unblock(d_keys, tiles.k_len), _unblock(d_values, tiles.k_len))
+    grads = (unblock(d_queries, tiles.q_len), unblock(d_keys, tiles.k_len), unblock(d_values, tiles.k_len))
     if bias is None:
         return grads
     d_bias = tf.transpose(d_bias, [2, 3, 0, 4, 1, 5])  # (B|1, H|1, nq|1, qb|1, nk|1, kb|1)

@@ -92,6 +92,15 @@ def lift_mask(mask, rank):
     return mask
 
 
+def insert_heads_axis(mask):
+    """A `(T, S)`, `(batch, T, S)` or `(batch, heads, T, S)` mask as a boolean rank-4 one: the
+    missing axes go in front of T, as Keras inserts them."""
+    mask = ops.cast(mask, "bool")
+    while len(mask.shape) < 4:
+        mask = ops.expand_dims(mask, -3)
+    return mask
+
+
 def attention_mask(
     query_mask=None, value_mask=None, key_mask=None, attention_mask=None, causal=None
 ):

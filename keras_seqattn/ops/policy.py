@@ -97,7 +97,8 @@ class AttentionPolicy:
                 _check_positive(name, value)
             object.__setattr__(self, name, tuple(tiles))
         if self.causal_kind not in CAUSAL_KINDS:
-            raise ValueError(f"`causal_kind` must be one of {list(CAUSAL_KINDS)}. Received: causal_kind={self.causal_kind!r}")
+            raise ValueError(f"`causal_kind` must be one of {list(CAUSAL_KINDS)}. "
+                             f"Received: causal_kind={self.causal_kind!r}")
         if self.compile not in COMPILE:
             raise ValueError(f"`compile` must be one of {list(COMPILE)}. Received: compile={self.compile!r}")
 
