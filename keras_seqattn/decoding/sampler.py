@@ -73,7 +73,8 @@ class Sampler:
         stop_ids = contract.check_stop_ids(stop_ids, end_id)
         options = dict(end_id=end_id, max_length=max_length, return_alignments=bool(return_alignments),
                        stop_ids=stop_ids, prompted=prompted)
-        rows = prompt.shape[0] and prompt.shape[0] * self.rows_per_input()
+        batch = prompt.shape[0]  # None when only known at run time
+        rows = None if batch is None else batch * self.rows_per_input()
         search, traced = self._compiled(step_fn, prefill_fn, tuple(sorted(options.items())),
                                         compiles(jit_compile, rows))
         inputs = (prompt, lengths, initial_state, check_seed(seed))

@@ -78,13 +78,13 @@ class StartEndPacker(keras.layers.Layer):
         start = self.start_value if add_start_value else []
         end = self.end_value if add_end_value else []
         ids = ids[:, :max(length - len(start) - len(end), 0)]
-        rows = ids.nrows()
-        pieces = [tf.RaggedTensor.from_tensor(tf.tile(tf.constant([values], ids.dtype), [rows, 1]))
-                  for values in (start, end) if values]
+        def column(values):  # the same ids on every row
+            return tf.RaggedTensor.from_tensor(tf.tile(tf.constant([values], ids.dtype), [ids.nrows(), 1]))
+
         if start:
-            ids = tf.concat([pieces[0], ids], axis=1)
+            ids = tf.concat([column(start), ids], axis=1)
         if end:
-            ids = tf.concat([ids, pieces[-1]], axis=1)
+            ids = tf.concat([ids, column(end)], axis=1)
         ids = ids[:, :length]
         if self.padding_side == "left":  # pad on the left: reverse, pad on the right, reverse back
             packed = tf.reverse(tf.reverse(ids, [1]).to_tensor(self.pad_value, shape=[None, length]), [1])
