@@ -52,7 +52,7 @@ def accuracy(length):
     query_mask = np.ones((1, 1, length, 1), bool)
     query_mask[0, 0, 7] = False  # query 7 attends nothing
     out = ksa.ops.scaled_dot_product_attention(*(tf.constant(x, "bfloat16") for x in (q, k, v)), is_causal=True,
-                                               mask=query_mask & mask[:, None, None, :], flash=True)
+                                               mask=query_mask & mask[:, None, None, :], flash_attention=True)
     out = tf.cast(out, tf.float64).numpy()
     scores = np.einsum("bthd,bshd->bhts", q, k) / np.sqrt(DEPTH)
     scores = np.where(np.tril(np.ones((length, length), bool)), scores, -np.inf)
@@ -84,7 +84,7 @@ def main():
     columns = ["L", "mode", "mask", "ours float32 ms", "ours bfloat16 ms", "ours bf16 speed-up over f32",
                "keras float32 ms", "keras bfloat16 ms", "keras bf16 speed-up over f32"]
     write("half_precision", rows, columns, "Half precision: bfloat16 against float32, B=1, 8 heads, d=64",
-          notes=f"Policy: {ksa.ops.get_policy()}. The blocked path's products run in bfloat16, its scores, "
+          notes=f"Policy: {ksa.ops.get_policy()}. The flash path's products run in bfloat16, its scores, "
                 "softmax statistics and accumulators in float32. Accuracy, causal at L = 1024 with a fully "
                 f"masked query: max |bfloat16 - float64 reference| = {error:.4f}; masked row zero and all "
                 f"outputs finite: {clean}. Medians of interleaved runs (at least {args.repeats} rounds).")

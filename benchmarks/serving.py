@@ -30,7 +30,8 @@ def export(directory, batch_buckets):
     import tensorflow as tf
 
     import keras_seqattn as ksa
-    from keras_seqattn.export import Vocabulary, export_translator
+    from keras_seqattn.text import Vocabulary
+    from keras_seqattn.export import export_translator
     from keras_seqattn.seq2seq import AttentionDecoder
 
     class Translator(keras.Model):

@@ -23,7 +23,7 @@ def attend(length, window, backward):
     q, k, v = (tf.random.normal((1, length, HEADS, DEPTH), seed=i) for i in range(3))
 
     def run(q, k, v):
-        return ksa.ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=window, flash=True)
+        return ksa.ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=window, flash_attention=True)
 
     if not backward:
         function = tf.function(run)

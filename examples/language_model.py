@@ -22,7 +22,8 @@ from num2words import num2words
 
 import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search, greedy_search, sample_search, self_attention_caches
-from keras_seqattn.export import Vocabulary, export_generator
+from keras_seqattn.text import Vocabulary
+from keras_seqattn.export import export_generator
 from progress import step
 
 DIM, HEADS, FEEDFORWARD, LAYERS, WINDOW, MAX_CACHE = 96, 4, 256, 3, 96, 256

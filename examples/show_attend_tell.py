@@ -27,7 +27,8 @@ import tensorflow as tf
 
 import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search
-from keras_seqattn.export import Vocabulary, export_captioner
+from keras_seqattn.text import Vocabulary
+from keras_seqattn.export import export_captioner
 from keras_seqattn.seq2seq import AttentionDecoder
 from keras_seqattn.text import StartEndPacker
 from keras_seqattn.visualization import plot_image_attention
@@ -164,7 +165,7 @@ def main():
 
     # With REINFORCE, half of the captions read the expectation instead of a draw, as Xu et al. do.
     mix = 0.5 if args.estimator == "reinforce" else 0.0
-    sampling = "soft" if args.attention == "soft" else ksa.HardSampler(estimator=args.estimator,
+    sampling = "soft" if args.attention == "soft" else ksa.HardAttention(estimator=args.estimator,
                                                                         expectation_probability=mix, seed=0)
     model = Captioner(vocabulary.size, sampling, args.doubly_stochastic)
     model.compile(optimizer=keras.optimizers.Adam(2e-3, clipnorm=1.0),
@@ -176,7 +177,7 @@ def main():
     def caption(images):  # beam search over the decoder's step, one XLA-compiled loop
         start = tf.fill([tf.shape(images)[0]], Vocabulary.START)
         sequences, _, alignments = beam_search(model.step, model.initial_state(images), start, Vocabulary.END,
-                                               BEAM_WIDTH, MAX_CAPTION, return_alignments=True)
+                                               BEAM_WIDTH, MAX_CAPTION, return_attention_scores=True)
         return vocabulary.decode(sequences[:, 0]), alignments[:, 0]  # the best hypotheses
 
     captions, alignments = [], []

@@ -21,7 +21,8 @@ from num2words import num2words
 
 import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search
-from keras_seqattn.export import Vocabulary, export_translator
+from keras_seqattn.text import Vocabulary
+from keras_seqattn.export import export_translator
 from keras_seqattn.text import StartEndPacker, Tokenizer
 from progress import step
 

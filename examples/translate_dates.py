@@ -21,7 +21,8 @@ from babel.dates import format_date
 
 import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search
-from keras_seqattn.export import Vocabulary, export_translator
+from keras_seqattn.text import Vocabulary
+from keras_seqattn.export import export_translator
 from keras_seqattn.seq2seq import AttentionDecoder
 from keras_seqattn.text import StartEndPacker, Tokenizer
 from keras_seqattn.visualization import plot_attention
@@ -113,7 +114,7 @@ def main():
     def translate(source):
         start = tf.fill([tf.shape(source)[0]], Vocabulary.START)
         sequences, _, alignments = beam_search(model.step, model.initial_state(source), start, Vocabulary.END,
-                                               BEAM_WIDTH, MAX_TARGET, return_alignments=True)
+                                               BEAM_WIDTH, MAX_TARGET, return_attention_scores=True)
         return target_vocabulary.decode(sequences[:, 0]), alignments[:, 0]  # the best hypotheses
 
     with step(f"translating {len(test_source)} held-out dates"):

@@ -4,6 +4,7 @@ Importing the package imports every subpackage, so that every serializable class
 registered with Keras (a `.keras` file holding any of them loads after `import keras_seqattn`)."""
 
 from keras_seqattn import decoding as decoding
+from keras_seqattn import deprecation as _deprecation
 from keras_seqattn import export as export
 from keras_seqattn import ops as ops
 from keras_seqattn import seq2seq as seq2seq
@@ -12,7 +13,7 @@ from keras_seqattn import visualization as visualization
 from keras_seqattn.layers.alibi_bias import AlibiBias as AlibiBias
 from keras_seqattn.layers.attention_pooling import AttentionPooling as AttentionPooling
 from keras_seqattn.layers.bahdanau_attention import BahdanauAttention as BahdanauAttention
-from keras_seqattn.layers.hard_sampler import HardSampler as HardSampler
+from keras_seqattn.layers.hard_attention import HardAttention as HardAttention
 from keras_seqattn.layers.hierarchical_attention import HierarchicalAttention as HierarchicalAttention
 from keras_seqattn.layers.luong_attention import LuongAttention as LuongAttention
 from keras_seqattn.layers.memory_attention import MemoryAttention as MemoryAttention
@@ -23,3 +24,12 @@ from keras_seqattn.layers.scaled_dot_product import ScaledDotProduct as ScaledDo
 from keras_seqattn.layers.transformer_decoder import TransformerDecoder as TransformerDecoder
 from keras_seqattn.layers.transformer_encoder import TransformerEncoder as TransformerEncoder
 from keras_seqattn.version import __version__ as __version__
+
+
+def _hard_sampler():
+    from keras_seqattn.layers.hard_attention import HardSampler
+
+    return HardSampler
+
+
+__getattr__ = _deprecation.deprecated_names(__name__, {"HardSampler": ("keras_seqattn.HardAttention", _hard_sampler)})

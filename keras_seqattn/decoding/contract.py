@@ -1,5 +1,5 @@
 """The step-function contract every search (greedy, sampling, beam) relies on, written once, and
-what they share to keep it: argument checks, the step call, history buffers, named results.
+what they share to keep it: argument checks, the step call, the prompt's packing, history buffers.
 TensorFlow only (the searches are TensorFlow loops).
 
 `step_fn(token_ids, state, step) -> (logits, new_state)`:
@@ -12,31 +12,16 @@ TensorFlow only (the searches are TensorFlow loops).
   returned unchanged (the very same tensor) is the same for every hypothesis of an input, and
   beam search leaves it in place instead of reordering it.
 When `new_state` is a dict with an `"attention"` entry `(rows, source_length)` (this step's
-alignment over the source), the searches can return the alignment history and beam search can
-apply a coverage penalty.
+alignment over the source), the searches can return the attention history
+(`return_attention_scores`) and beam search can apply a coverage penalty.
 """
-
-from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
-from keras_seqattn.ops import checks
+from keras_seqattn import checks
 
 ATTENTION = "attention"
-
-
-class Decoded(NamedTuple):
-    """What a search returns: `sequences` (with `end_id` after the end) and their `scores`."""
-    sequences: tf.Tensor
-    scores: tf.Tensor
-
-
-class DecodedWithAlignments(NamedTuple):
-    """A search's result with the `alignments` of every generated token (zero after the end)."""
-    sequences: tf.Tensor
-    scores: tf.Tensor
-    alignments: tf.Tensor
 
 
 def check_search_args(search, start_ids, end_id, max_length):
@@ -85,15 +70,6 @@ def call_step(step_fn, tokens, state, step, end_id):
         raise ValueError(f"`end_id` must be a token of the step function's vocabulary of {vocabulary} "
                          f"(logits of shape {tuple(logits.shape)}). Received: end_id={end_id}")
     return tf.cast(logits, tf.float32), new_state
-
-
-class Generated(NamedTuple):
-    """What a prompted search returns: `sequences`, each prompt followed by what was generated
-    (then `end_id`), their `scores` (of the generated tokens) and `lengths` (prompt and generated
-    tokens, the stop token included)."""
-    sequences: tf.Tensor
-    scores: tf.Tensor
-    lengths: tf.Tensor
 
 
 def pack_prompt(prompt, prompt_mask):

@@ -4,16 +4,17 @@ as `serving_default(image) -> caption, score[, attention]`."""
 import tensorflow as tf
 
 from keras_seqattn.export import serving
-from keras_seqattn.ops import checks
+from keras_seqattn import checks, deprecation
 
 
+@deprecation.legacy_arguments(renamed={"return_attention": "return_attention_scores"})
 def export_captioner(model, export_dir, target_vocabulary, image_shape, max_target_length, beam_width=4,
-                     length_penalty=0.0, return_attention=False, batch_buckets=True, image_dtype="float32"):
+                     length_penalty=0.0, return_attention_scores=False, batch_buckets=True, image_dtype="float32"):
     """Write a SavedModel that captions images with `model`, and return the module saved.
 
     Its `serving_default` signature takes `image`, a tensor `[None, *image_shape]` of
     `image_dtype`, and returns `caption` (`tf.string`, `[None]`: the best hypothesis,
-    detokenized), `score` (`float32`, `[None]`) and, with `return_attention`, `attention`
+    detokenized), `score` (`float32`, `[None]`) and, with `return_attention_scores`, `attention`
     (`float32`, `[None, max_target_length, positions]`: each word's weights over the positions of
     the model's feature map, zero after the end). Batches are padded to powers of two as in
     `export_translator` (`batch_buckets`). The graph holds core TensorFlow ops only: serving it
@@ -24,19 +25,20 @@ def export_captioner(model, export_dir, target_vocabulary, image_shape, max_targ
             decoding state, e.g. a CNN then `AttentionDecoder.initial_state`) and
             `step(token_ids, state, step)`.
         export_dir: where to write the SavedModel.
-        target_vocabulary: a `keras_seqattn.export.Vocabulary`; decoding starts with
+        target_vocabulary: a `keras_seqattn.text.Vocabulary`; decoding starts with
             `Vocabulary.START` and ends at `Vocabulary.END`.
         image_shape: the shape of one image, e.g. `(36, 36, 3)`.
         max_target_length: tokens generated at most.
         beam_width: 1 for greedy search, else the beam width.
         length_penalty: the GNMT length penalty α of beam search.
-        return_attention: also return the alignments.
+        return_attention_scores: also return the attention weights (`return_attention=` is its
+            deprecated spelling).
         batch_buckets: pad batches to powers of two; False runs each batch as it is.
         image_dtype: the dtype the signature takes (cast to the model's inputs as it is).
 
     Example (a stand-in for a trained captioner, which names an image's brightest colour channel):
     >>> import os, tempfile
-    >>> from keras_seqattn.export import Vocabulary
+    >>> from keras_seqattn.text import Vocabulary
     >>> vocabulary = Vocabulary(["red", "green", "blue"], split="words")
     >>> class Brightest(tf.Module):
     ...     def initial_state(self, images):
@@ -51,9 +53,7 @@ def export_captioner(model, export_dir, target_vocabulary, image_shape, max_targ
     >>> serve(image=tf.constant([[[[0.0, 0.0, 1.0]] * 4] * 4]))["caption"].numpy().tolist()
     [b'blue']
     """
-    checks.check_tensorflow_backend("`export_captioner`")
-    serving.check_vocabulary("target_vocabulary", target_vocabulary)
-    serving.check_model(model, "export_captioner")
+    serving.check_export("export_captioner", model, target_vocabulary=target_vocabulary)
     if not isinstance(image_shape, (tuple, list)) or not image_shape or not all(
             isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in image_shape):
         raise ValueError(f"`image_shape` must be a tuple of positive ints. Received: image_shape={image_shape!r}")
@@ -64,10 +64,7 @@ def export_captioner(model, export_dir, target_vocabulary, image_shape, max_targ
         batch = tf.shape(image)[0]
         images = serving.to_bucket(image, batch_buckets)
         return serving.search_and_decode(model, model.initial_state(images), tf.shape(images)[0], target_vocabulary,
-                                         max_target_length, beam_width, length_penalty, return_attention, batch,
+                                         max_target_length, beam_width, length_penalty, return_attention_scores, batch,
                                          "caption")
 
-    module = tf.Module()
-    module.target_vocabulary = target_vocabulary
-    module.caption = caption
-    return serving.save(module, model, export_dir, caption)
+    return serving.save(model, export_dir, caption, target_vocabulary=target_vocabulary)

@@ -5,8 +5,8 @@ import tensorflow as tf
 
 from keras_seqattn.decoding import beam_search, greedy_search, sample_search
 from keras_seqattn.export import serving
-from keras_seqattn.export.vocabulary import Vocabulary
-from keras_seqattn.ops import checks
+from keras_seqattn.text.vocabulary import Vocabulary
+from keras_seqattn import checks
 
 SEARCHES = ("greedy", "sample", "beam")
 
@@ -54,12 +54,7 @@ def export_generator(model, export_dir, vocabulary, max_prompt_length, max_new_t
     >>> serve(prompt=tf.constant(["ab", "c"]))["text"].numpy().tolist()
     [b'bbb', b'cccc']
     """
-    checks.check_tensorflow_backend("`export_generator`")
-    serving.check_vocabulary("vocabulary", vocabulary)
-    for name in ("initial_state", "prefill", "step"):
-        if not callable(getattr(model, name, None)):
-            raise ValueError(f"`model` must have a `{name}` method (see `export_generator`). "
-                             f"Received: model of type {type(model).__name__}")
+    serving.check_export("export_generator", model, ("initial_state", "prefill", "step"), vocabulary=vocabulary)
     checks.check_positive_int("max_prompt_length", max_prompt_length)
     checks.check_positive_int("max_new_tokens", max_new_tokens)
     checks.check_choice("search", search, SEARCHES)
@@ -86,7 +81,4 @@ def export_generator(model, export_dir, vocabulary, max_prompt_length, max_new_t
         continuation = tf.where(generated, sequences, Vocabulary.PAD)
         return {"text": vocabulary.decode(continuation)[:batch], "score": scores[:batch]}
 
-    module = tf.Module()
-    module.vocabulary = vocabulary
-    module.generate = generate
-    return serving.save(module, model, export_dir, generate)
+    return serving.save(model, export_dir, generate, vocabulary=vocabulary)

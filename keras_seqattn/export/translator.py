@@ -4,12 +4,13 @@ graph, served as `serving_default(text) -> translation, score[, attention]`."""
 import tensorflow as tf
 
 from keras_seqattn.export import serving
-from keras_seqattn.export.vocabulary import Vocabulary
-from keras_seqattn.ops import checks
+from keras_seqattn.text.vocabulary import Vocabulary
+from keras_seqattn import checks, deprecation
 
 
+@deprecation.legacy_arguments(renamed={"return_attention": "return_attention_scores"})
 def export_translator(model, export_dir, source_vocabulary, target_vocabulary, max_source_length,
-                      max_target_length, beam_width=4, length_penalty=0.0, return_attention=False,
+                      max_target_length, beam_width=4, length_penalty=0.0, return_attention_scores=False,
                       batch_buckets=True):
     """Write a SavedModel that translates raw strings with `model`, and return the module saved.
 
@@ -39,17 +40,18 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
     Args:
         model: a trained encoder-decoder with `initial_state(source_ids)` (`(batch, S)` int32, 0 =
             padding -> the decoding state) and `step(token_ids, state, step)` (the step function of
-            `keras_seqattn.decoding.beam_search`); with `return_attention`, the state's `"attention"`
+            `keras_seqattn.decoding.beam_search`); with `return_attention_scores`, the state's `"attention"`
             entry is this step's alignment `(batch, S)` (as `seq2seq.AttentionDecoder`'s).
         export_dir: where to write the SavedModel.
-        source_vocabulary: the `keras_seqattn.export.Vocabulary` of the sources.
+        source_vocabulary: the `keras_seqattn.text.Vocabulary` of the sources.
         target_vocabulary: the `Vocabulary` of the translations; decoding starts with
             `Vocabulary.START` and ends at `Vocabulary.END`.
         max_source_length: source tokens kept (the encoder input length S).
         max_target_length: target tokens generated at most.
         beam_width: 1 for greedy search, else the beam width.
         length_penalty: the GNMT length penalty α of beam search.
-        return_attention: also return the alignments.
+        return_attention_scores: also return the attention weights (`return_attention=` is its
+            deprecated spelling).
         batch_buckets: pad batches to powers of two (see above); False runs each batch as it is.
 
     Example (a stand-in for a trained model, which writes its source backwards):
@@ -70,10 +72,8 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
     >>> serve(text=tf.constant(["hello", "eh"]))["translation"].numpy().tolist()
     [b'olleh', b'he']
     """
-    checks.check_tensorflow_backend("`export_translator`")
-    serving.check_vocabulary("source_vocabulary", source_vocabulary)
-    serving.check_vocabulary("target_vocabulary", target_vocabulary)
-    serving.check_model(model, "export_translator")
+    serving.check_export("export_translator", model, source_vocabulary=source_vocabulary,
+                         target_vocabulary=target_vocabulary)
     checks.check_positive_int("max_source_length", max_source_length)
     serving.check_search(max_target_length, beam_width)
 
@@ -83,11 +83,8 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
         source = source_vocabulary.encode(serving.to_bucket(text, batch_buckets))[:, :max_source_length]
         source = source.to_tensor(Vocabulary.PAD, shape=[None, max_source_length])
         return serving.search_and_decode(model, model.initial_state(source), tf.shape(source)[0], target_vocabulary,
-                                         max_target_length, beam_width, length_penalty, return_attention, batch,
+                                         max_target_length, beam_width, length_penalty, return_attention_scores, batch,
                                          "translation")
 
-    module = tf.Module()
-    module.source_vocabulary = source_vocabulary
-    module.target_vocabulary = target_vocabulary
-    module.translate = translate
-    return serving.save(module, model, export_dir, translate)
+    return serving.save(model, export_dir, translate, source_vocabulary=source_vocabulary,
+                        target_vocabulary=target_vocabulary)

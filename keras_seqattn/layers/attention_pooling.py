@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_seqattn.ops import checks
+from keras_seqattn import checks
 from keras_seqattn.ops.attention import masked_softmax
 
 

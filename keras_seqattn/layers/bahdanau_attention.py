@@ -2,8 +2,8 @@ import keras
 from keras import ops
 
 from keras_seqattn.layers.score_attention import ScoreAttention
-from keras_seqattn.ops import checks
-from keras_seqattn.ops.score_attention import additive_attention
+from keras_seqattn import checks
+from keras_seqattn.ops.rnn_attention import additive_attention
 from keras_seqattn.ops.scores import additive_score
 
 
@@ -33,9 +33,9 @@ class BahdanauAttention(ScoreAttention):
             al. suggest a negative value such as -4).
         sigmoid_noise: the standard deviation of Gaussian noise added to the scores while
             training (monotonic only), which pushes the probabilities towards 0 or 1.
-        sampling: "soft" (the context is Σ α v), or "hard" or a `HardSampler`: hard attention
+        sampling: "soft" (the context is Σ α v), or "hard" or a `HardAttention`: hard attention
             (Xu et al., 2015), the context is the value at one position drawn from α while
-            training (see `HardSampler` for the gradient estimators) and at the argmax otherwise.
+            training (see `HardAttention` for the gradient estimators) and at the argmax otherwise.
 
     Call arguments:
         query: `(batch, dq)` for one decoder step or `(batch, Tq, dq)`.
@@ -54,7 +54,7 @@ class BahdanauAttention(ScoreAttention):
             on the first source position before the first step).
         return_attention_scores: also return the weights `(batch, [Tq,] Tv)`; with hard
             sampling, then the positions the context read (one-hot, or α itself for a
-            `HardSampler(inference="expectation")` at inference), of the same shape.
+            `HardAttention(inference="expectation")` at inference), of the same shape.
         training: applies dropout, or draws the hard positions, when True.
 
     Returns the context `(batch, [Tq,] dv)` and, when asked, the weights (and positions).

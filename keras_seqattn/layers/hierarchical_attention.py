@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_seqattn.layers.attention_pooling import AttentionPooling
-from keras_seqattn.ops import checks
+from keras_seqattn import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")

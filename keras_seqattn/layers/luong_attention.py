@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from keras_seqattn.layers.score_attention import ScoreAttention
-from keras_seqattn.ops import checks
-from keras_seqattn.ops.score_attention import additive_attention, dot_attention
+from keras_seqattn import checks
+from keras_seqattn.ops.rnn_attention import additive_attention, dot_attention
 from keras_seqattn.ops.scores import additive_score, dot_score
 
 SCORE_MODES = ("dot", "general", "concat")
@@ -45,7 +45,7 @@ class LuongAttention(ScoreAttention):
             `LuongMonotonicAttention`), as in `BahdanauAttention`; not with `window`.
         score_bias_init: with `monotonic`, as in `BahdanauAttention`.
         sigmoid_noise: with `monotonic`, as in `BahdanauAttention`.
-        sampling: "soft", "hard" or a `HardSampler` (hard attention), as in `BahdanauAttention`.
+        sampling: "soft", "hard" or a `HardAttention` (hard attention), as in `BahdanauAttention`.
 
     Call arguments: as `BahdanauAttention` (query `(batch, dq)` or `(batch, Tq, dq)`, value
     `(batch, Tv, dv)` or a feature map `(batch, H, W, dv)`, key, query_mask, value_mask,

@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_seqattn.ops import checks
+from keras_seqattn import checks, deprecation
 from keras_seqattn.ops import masks
 from keras_seqattn.ops.attention import scaled_dot_product_attention
 from keras_seqattn.ops.axes import SequenceView, normalize_attention_axes
@@ -55,9 +55,10 @@ class MultiHeadAttention(keras.layers.Layer):
         kernel_constraint: of the projections.
         bias_constraint: of the projections.
         seed: seed of the dropout.
-        flash: the attention path: None picks the blocked path (tiles, no T x S matrix)
-            for long sequences, True or False forces it or the dense path (see
-            `keras_seqattn.ops.scaled_dot_product_attention`).
+        flash_attention: the attention path (keras's argument): None lets the attention policy
+            pick the flash path (no T x S matrix) for long sequences, True or False forces it
+            or the dense path (see `keras_seqattn.ops.scaled_dot_product_attention`). The old
+            spelling `flash=` still works, with a DeprecationWarning.
 
     Call arguments:
         query: `(batch, T, dim_q)`, or `(batch, d_1, ..., d_n, dim_q)`.
@@ -104,6 +105,8 @@ class MultiHeadAttention(keras.layers.Layer):
     Ainslie et al., "GQA", EMNLP 2023.
     """
 
+    flash = deprecation.renamed_attribute("flash", "flash_attention")
+
     def __init__(
         self,
         num_heads,
@@ -124,12 +127,14 @@ class MultiHeadAttention(keras.layers.Layer):
         kernel_constraint=None,
         bias_constraint=None,
         seed=None,
-        flash=None,
+        flash_attention=None,
         rope_max_wavelength=None,
         rope_scaling_factor=1.0,
         alibi_bias_max=None,
         **kwargs,
     ):
+        flash_attention = deprecation.take_renamed(kwargs, "flash", "flash_attention", flash_attention,
+                                                   "MultiHeadAttention")
         super().__init__(**kwargs)
         checks.check_positive_int("num_heads", num_heads)
         checks.check_number("rope_max_wavelength", rope_max_wavelength, 0, strict=True) \
@@ -143,7 +148,7 @@ class MultiHeadAttention(keras.layers.Layer):
         checks.check_positive_int("num_key_value_heads", num_key_value_heads, allow_none=True)
         checks.check_positive_int("sliding_window", sliding_window, allow_none=True)
         checks.check_rate("dropout", dropout)
-        checks.check_flash(flash)
+        checks.check_flash_attention(flash_attention)
         if num_key_value_heads is not None and num_heads % num_key_value_heads:
             raise ValueError(
                 "`num_heads` must be a multiple of `num_key_value_heads`. "
@@ -176,7 +181,7 @@ class MultiHeadAttention(keras.layers.Layer):
         # an attribute named `activity_regularizer` would do).
         self._projection_activity_regularizer = keras.regularizers.get(activity_regularizer)
         self.seed = seed
-        self.flash = flash
+        self.flash_attention = flash_attention
         self.rope_max_wavelength = rope_max_wavelength
         self.rope_scaling_factor = rope_scaling_factor
         self.alibi_bias_max = alibi_bias_max
@@ -276,7 +281,7 @@ class MultiHeadAttention(keras.layers.Layer):
         result = scaled_dot_product_attention(
             query, key, value, mask=mask, is_causal=use_causal_mask, dropout_rate=self.dropout,
             training=training, seed=self.seed_generator, return_attention_scores=return_attention_scores,
-            flash=self.flash)
+            flash_attention=self.flash_attention)
         return result if return_attention_scores else (result, None)
 
     def _attend(self, query, key, value, mask, training, return_attention_scores, causal, offset):
@@ -285,7 +290,7 @@ class MultiHeadAttention(keras.layers.Layer):
         slopes = None if self.alibi_bias_max is None else alibi_slopes(self.num_heads, self.alibi_bias_max)
         result = scaled_dot_product_attention(
             query, key, value, mask=mask, is_causal=causal, dropout_rate=self.dropout, training=training,
-            seed=self.seed_generator, return_attention_scores=return_attention_scores, flash=self.flash,
+            seed=self.seed_generator, return_attention_scores=return_attention_scores, flash_attention=self.flash_attention,
             window=self.sliding_window, alibi_slopes=slopes, query_offset=offset)
         return result if return_attention_scores else (result, None)
 
@@ -391,7 +396,7 @@ class MultiHeadAttention(keras.layers.Layer):
             kernel_constraint=keras.constraints.serialize(self.kernel_constraint),
             bias_constraint=keras.constraints.serialize(self.bias_constraint),
             seed=self.seed,
-            flash=self.flash,
+            flash_attention=self.flash_attention,
             rope_max_wavelength=self.rope_max_wavelength,
             rope_scaling_factor=self.rope_scaling_factor,
             alibi_bias_max=self.alibi_bias_max,

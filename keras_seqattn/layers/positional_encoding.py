@@ -1,6 +1,6 @@
 import keras
 
-from keras_seqattn.ops import checks
+from keras_seqattn import checks
 from keras_seqattn.ops.positions import add_learned_encoding, add_sinusoidal_encoding
 
 MODES = ("sinusoidal", "learned")

@@ -1,8 +1,8 @@
 import keras
 from keras import ops
 
-from keras_seqattn.layers.hard_sampler import get_sampler, serialize_sampler
-from keras_seqattn.ops import checks
+from keras_seqattn import checks, deprecation
+from keras_seqattn.layers.hard_attention import get_hard_attention, serialize_hard_attention
 from keras_seqattn.ops.attention import scaled_dot_product_attention
 from keras_seqattn.ops.masks import attention_mask, combine_masks, lift_mask
 
@@ -17,12 +17,12 @@ class ScaledDotProduct(keras.layers.Layer):
         dropout: dropout rate on the attention weights while training, in [0, 1).
         scale: multiplies the scores instead of 1/√d_k.
         seed: seed of the dropout.
-        flash: the attention path: None picks the blocked path (tiles, no T x S matrix)
-            for long sequences, True or False forces it or the dense path (see
-            `keras_seqattn.ops.scaled_dot_product_attention`).
-        sampling: "soft" (the context is Σ α v), or "hard" or a `HardSampler`: hard attention
+        flash_attention: the attention path: None lets the attention policy pick the flash path
+            (no T x S matrix) for long sequences, True or False forces it or the dense path (see
+            `keras_seqattn.ops.scaled_dot_product_attention`; `flash=` is its deprecated spelling).
+        sampling: "soft" (the context is Σ α v), or "hard" or a `HardAttention`: hard attention
             (Xu et al., 2015), each query (and head) reads the value at one key position drawn
-            from its weights while training, at the argmax otherwise (see `HardSampler`). Hard
+            from its weights while training, at the argmax otherwise (see `HardAttention`). Hard
             attention computes the weights, so it takes the dense path.
 
     Call arguments:
@@ -49,21 +49,25 @@ class ScaledDotProduct(keras.layers.Layer):
     Reference: Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.2.1.
     """
 
-    def __init__(self, dropout=0.0, scale=None, seed=None, flash=None, sampling="soft", **kwargs):
+    flash = deprecation.renamed_attribute("flash", "flash_attention")
+
+    def __init__(self, dropout=0.0, scale=None, seed=None, flash_attention=None, sampling="soft", **kwargs):
+        flash_attention = deprecation.take_renamed(kwargs, "flash", "flash_attention", flash_attention,
+                                                   "ScaledDotProduct")
         super().__init__(**kwargs)
         checks.check_rate("dropout", dropout)
-        checks.check_flash(flash)
-        self.sampler = get_sampler(sampling, seed)
-        if self.sampler is not None and (dropout > 0 or flash):
-            raise ValueError("Hard attention (`sampling`) takes neither `dropout` nor `flash=True`: it draws one "
-                             f"position from the weights. Received: sampling={sampling!r}, dropout={dropout}, "
-                             f"flash={flash}")
+        checks.check_flash_attention(flash_attention)
+        self.sampler = get_hard_attention(sampling, seed)
+        if self.sampler is not None and (dropout > 0 or flash_attention):
+            raise ValueError("Hard attention (`sampling`) takes neither `dropout` nor `flash_attention=True`: it "
+                             f"draws one position from the weights. Received: sampling={sampling!r}, "
+                             f"dropout={dropout}, flash_attention={flash_attention}")
         if scale is not None and not isinstance(scale, (int, float)):
             raise ValueError(f"`scale` must be a number or None. Received: scale={scale!r}")
         self.dropout = dropout
         self.scale = scale
         self.seed = seed
-        self.flash = flash
+        self.flash_attention = flash_attention
         self.supports_masking = True
         self.seed_generator = keras.random.SeedGenerator(seed) if dropout > 0 else None
 
@@ -85,7 +89,7 @@ class ScaledDotProduct(keras.layers.Layer):
         result = scaled_dot_product_attention(
             query, key, value, mask=combine_masks(mask, padding), is_causal=use_causal_mask,
             scale=self.scale, dropout_rate=self.dropout, training=training, seed=self.seed_generator,
-            return_attention_scores=return_attention_scores or self.sampler is not None, flash=self.flash)
+            return_attention_scores=return_attention_scores or self.sampler is not None, flash_attention=self.flash_attention)
         if self.sampler is None:
             return result
         weights = result[1]
@@ -99,7 +103,7 @@ class ScaledDotProduct(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(dropout=self.dropout, scale=self.scale, seed=self.seed, flash=self.flash,
-                      sampling=serialize_sampler(self.sampler))
+        config.update(dropout=self.dropout, scale=self.scale, seed=self.seed, flash_attention=self.flash_attention,
+                      sampling=serialize_hard_attention(self.sampler))
         return config
 

@@ -7,8 +7,8 @@ attention)."""
 import keras
 from keras import ops
 
-from keras_seqattn.layers.hard_sampler import get_sampler, serialize_sampler
-from keras_seqattn.ops import checks
+from keras_seqattn.layers.hard_attention import get_hard_attention, serialize_hard_attention
+from keras_seqattn import checks
 from keras_seqattn.ops import masks
 from keras_seqattn.ops.attention import dropout_multiplier
 from keras_seqattn.ops.axes import flatten_feature_map
@@ -29,7 +29,7 @@ class ScoreAttention(keras.layers.Layer):
         if monotonic and dropout > 0:
             raise ValueError("Monotonic attention takes no `dropout` (its weights are an alignment, "
                              f"not a softmax): pass `dropout=0` with `monotonic=True`. Received: dropout={dropout!r}")
-        self.sampler = get_sampler(sampling, seed)
+        self.sampler = get_hard_attention(sampling, seed)
         if self.sampler is not None and (monotonic or dropout > 0):
             raise ValueError("Hard attention (`sampling`) takes neither `monotonic=True` nor `dropout`: it draws one "
                              f"position from the softmax weights. Received: sampling={sampling!r}, "
@@ -132,7 +132,7 @@ class ScoreAttention(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            sampling=serialize_sampler(self.sampler),
+            sampling=serialize_hard_attention(self.sampler),
             monotonic=self.monotonic,
             score_bias_init=self.score_bias_init,
             sigmoid_noise=self.sigmoid_noise,

@@ -1,7 +1,7 @@
 import keras
 
-from keras_seqattn.layers import transformer_parts as parts
-from keras_seqattn.ops import checks
+from keras_seqattn.layers import transformer_block as parts
+from keras_seqattn import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
@@ -20,7 +20,7 @@ class TransformerDecoder(parts.TransformerBlock):
     weights `(batch, num_heads, T, S_enc)`, from the cached path too; padded positions attend nothing.
 
     Args: as `TransformerEncoder` (intermediate_dim, num_heads, dropout, activation,
-    layer_norm_epsilon, kernel_initializer, bias_initializer, normalize_first, flash,
+    layer_norm_epsilon, kernel_initializer, bias_initializer, normalize_first, flash_attention,
     rope_max_wavelength, alibi_bias_max, sliding_window: for the self-attention).
 
     Call arguments:
@@ -54,21 +54,21 @@ class TransformerDecoder(parts.TransformerBlock):
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
         checks.check_shape_rank("decoder_sequence", decoder_sequence_shape, (3,))
         hidden_dim = decoder_sequence_shape[-1]
-        head = parts.head_size(hidden_dim, self.num_heads)
+        head = self.head_size(hidden_dim)
         self.self_attention = self.attention_layer("self_attention", head)
         self.self_attention.build(decoder_sequence_shape, decoder_sequence_shape)
-        self.self_attention_layer_norm, self.self_attention_dropout = parts.norm_and_dropout(
-            self, "self_attention", decoder_sequence_shape)
+        self.self_attention_layer_norm, self.self_attention_dropout = self.build_norm_and_dropout(
+            "self_attention", decoder_sequence_shape)
         self.cross_attention = None
         if encoder_sequence_shape is not None:
             checks.check_shape_rank("encoder_sequence", encoder_sequence_shape, (3,))
             self.cross_attention = self.attention_layer("cross_attention", head, self_attention=False)
             self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
-            self.cross_attention_layer_norm, self.cross_attention_dropout = parts.norm_and_dropout(
-                self, "cross_attention", decoder_sequence_shape)
-        parts.build_feedforward(self, hidden_dim, decoder_sequence_shape)
-        self.feedforward_layer_norm, self.feedforward_dropout = parts.norm_and_dropout(
-            self, "feedforward", decoder_sequence_shape)
+            self.cross_attention_layer_norm, self.cross_attention_dropout = self.build_norm_and_dropout(
+                "cross_attention", decoder_sequence_shape)
+        self.build_feedforward(hidden_dim, decoder_sequence_shape)
+        self.feedforward_layer_norm, self.feedforward_dropout = self.build_norm_and_dropout(
+            "feedforward", decoder_sequence_shape)
 
     def compute_cross_attention_cache(self, encoder_sequence):
         """The cross-attention cache `(batch, 2, S, num_heads, head_dim)` of `encoder_sequence`,
@@ -111,7 +111,7 @@ class TransformerDecoder(parts.TransformerBlock):
                 cache=self_attention_cache, cache_update_index=self_attention_cache_update_index,
                 return_attention_scores=return_attention_scores, training=training))
 
-        x, self_extra = parts.residual(self, decoder_sequence, attend_self,
+        x, self_extra = self.residual(decoder_sequence, attend_self,
                                        self.self_attention_layer_norm, self.self_attention_dropout, training)
         caches, scores = [], []
         _collect(self_extra, return_attention_scores, cached, caches, scores)
@@ -125,10 +125,10 @@ class TransformerDecoder(parts.TransformerBlock):
                     cache_update_index=cross_attention_cache_update_index,
                     return_attention_scores=return_attention_scores, training=training))
 
-            x, cross_extra = parts.residual(self, x, attend_encoder, self.cross_attention_layer_norm,
+            x, cross_extra = self.residual(x, attend_encoder, self.cross_attention_layer_norm,
                                             self.cross_attention_dropout, training)
             _collect(cross_extra, return_attention_scores, cached, caches, scores)
-        x, _ = parts.residual(self, x, lambda y: parts.feedforward(self, y),
+        x, _ = self.residual(x, self.feedforward,
                               self.feedforward_layer_norm, self.feedforward_dropout, training)
         outputs = (x, *caches, *scores)
         return outputs if len(outputs) > 1 else x

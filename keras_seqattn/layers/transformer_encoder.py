@@ -1,7 +1,7 @@
 import keras
 
-from keras_seqattn.layers import transformer_parts as parts
-from keras_seqattn.ops import checks
+from keras_seqattn.layers import transformer_block as parts
+from keras_seqattn import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
@@ -27,7 +27,7 @@ class TransformerEncoder(parts.TransformerBlock):
         kernel_initializer: of the dense layers.
         bias_initializer: of the dense layers.
         normalize_first: pre-norm instead of post-norm.
-        flash: the attention path (None: automatic; see `MultiHeadAttention`). Beyond keras-hub.
+        flash_attention: the attention path (None: the policy's; see `MultiHeadAttention`). Beyond keras-hub.
         rope_max_wavelength: rotary embeddings inside the self-attention, as
             `MultiHeadAttention`'s. Beyond keras-hub.
         alibi_bias_max: ALiBi inside the self-attention, as `MultiHeadAttention`'s.
@@ -53,13 +53,13 @@ class TransformerEncoder(parts.TransformerBlock):
         checks.check_shape_rank("inputs", inputs_shape, (3,))
         hidden_dim = inputs_shape[-1]
         self.self_attention_layer = self.attention_layer(
-            "self_attention_layer", parts.head_size(hidden_dim, self.num_heads))
+            "self_attention_layer", self.head_size(hidden_dim))
         self.self_attention_layer.build(inputs_shape, inputs_shape)
-        self.self_attention_layer_norm, self.self_attention_dropout = parts.norm_and_dropout(
-            self, "self_attention", inputs_shape)
-        self.feedforward_layer_norm, self.feedforward_dropout = parts.norm_and_dropout(
-            self, "feedforward", inputs_shape)
-        parts.build_feedforward(self, hidden_dim, inputs_shape)
+        self.self_attention_layer_norm, self.self_attention_dropout = self.build_norm_and_dropout(
+            "self_attention", inputs_shape)
+        self.feedforward_layer_norm, self.feedforward_dropout = self.build_norm_and_dropout(
+            "feedforward", inputs_shape)
+        self.build_feedforward(hidden_dim, inputs_shape)
 
     def call(self, inputs, padding_mask=None, attention_mask=None, training=None,
              return_attention_scores=False):
@@ -71,9 +71,9 @@ class TransformerEncoder(parts.TransformerBlock):
                 x, x, query_mask=padding, value_mask=padding, attention_mask=attention_mask,
                 return_attention_scores=return_attention_scores, training=training))
 
-        x, scores = parts.residual(self, inputs, attend, self.self_attention_layer_norm,
+        x, scores = self.residual(inputs, attend, self.self_attention_layer_norm,
                                    self.self_attention_dropout, training)
-        x, _ = parts.residual(self, x, lambda y: parts.feedforward(self, y),
+        x, _ = self.residual(x, self.feedforward,
                               self.feedforward_layer_norm, self.feedforward_dropout, training)
         return (x, scores[0]) if return_attention_scores else x
 

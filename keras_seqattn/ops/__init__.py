@@ -1,6 +1,6 @@
 """The functional core: functions over `keras.ops`, no weights, and the attention policy that says
-how they run. The dense attention, scores, masks, positions and hard-attention functions run on
-every Keras backend; the blocked path (`flash=True`, or chosen for long sequences) on TensorFlow."""
+how they run. Everything here runs on every Keras backend except the flash path (`ops/flash/`,
+`flash_attention=True`, or chosen by the policy for long sequences), which is TensorFlow's."""
 
 from keras_seqattn.ops.attention import dropout_multiplier as dropout_multiplier
 from keras_seqattn.ops.attention import masked_softmax as masked_softmax
@@ -17,15 +17,17 @@ from keras_seqattn.ops.masks import combine_masks as combine_masks
 from keras_seqattn.ops.masks import local_window_mask as local_window_mask
 from keras_seqattn.ops.masks import padding_mask as padding_mask
 from keras_seqattn.ops.monotonic import monotonic_alignment as monotonic_alignment
+from keras_seqattn.ops.policy import AttentionPlan as AttentionPlan
 from keras_seqattn.ops.policy import AttentionPolicy as AttentionPolicy
+from keras_seqattn.ops.policy import get_policy as get_policy
+from keras_seqattn.ops.policy import policy_scope as policy_scope
+from keras_seqattn.ops.policy import set_policy as set_policy
 from keras_seqattn.ops.positions import alibi_slopes as alibi_slopes
 from keras_seqattn.ops.positions import rotate as rotate
-from keras_seqattn.ops.policy import get_policy as get_policy
-from keras_seqattn.ops.policy import load_policy as load_policy
-from keras_seqattn.ops.policy import policy_scope as policy_scope
-from keras_seqattn.ops.policy import save_policy as save_policy
-from keras_seqattn.ops.policy import set_policy as set_policy
-from keras_seqattn.ops.score_attention import additive_attention as additive_attention
-from keras_seqattn.ops.score_attention import dot_attention as dot_attention
+from keras_seqattn.ops.rnn_attention import additive_attention as additive_attention
+from keras_seqattn.ops.rnn_attention import dot_attention as dot_attention
 from keras_seqattn.ops.scores import additive_score as additive_score
 from keras_seqattn.ops.scores import dot_score as dot_score
+from keras_seqattn.ops.tuning import cpu_model as cpu_model
+from keras_seqattn.ops.tuning import load_policy as load_policy
+from keras_seqattn.ops.tuning import save_policy as save_policy

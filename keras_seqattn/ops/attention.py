@@ -1,13 +1,13 @@
 """Scaled dot-product attention (and the masked softmax and dropout that all attention shares):
-the dense kernel, which compiles with XLA where the attention policy says so (`policy.py`,
-`xla.py`), and the dispatch to the blocked path (`flash.py`). The dense kernel runs on every Keras
-backend; the blocked path on TensorFlow only. The RNN family's attention: `score_attention.py`."""
+the dense kernel, which compiles with XLA where the attention policy's plan says so (`policy.py`,
+`xla.py`), and the dispatch to the flash path (`flash/`). The dense kernel runs on every Keras
+backend; the flash path on TensorFlow only. The RNN family's attention: `rnn_attention.py`."""
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_seqattn.ops import checks
+from keras_seqattn import checks, deprecation
 from keras_seqattn.ops.flash import flash_attention
 from keras_seqattn.ops.masks import LOWEST_SCORE, causal_mask, combine_masks, lift_mask, local_window_mask
 from keras_seqattn.ops.policy import get_policy
@@ -115,7 +115,7 @@ _flash_kernel = xla_kernel(_flash)
 
 
 def _tile_mask(mask, query, key):
-    """The `(B|1, H|1, T|1, S|1)` mask for the blocked path, and whether its query and key axes are
+    """The `(B|1, H|1, T|1, S|1)` mask for the flash path, and whether its query and key axes are
     T and S (the tiles slice them) or 1 (broadcast). An axis whose size is not known when traced
     is broadcast to T or S, since the tiles need to know which it is."""
     if mask is None:
@@ -128,33 +128,16 @@ def _tile_mask(mask, query, key):
     return mask, mask.shape[2] != 1, mask.shape[3] != 1
 
 
-def flash_blocks(q_len, k_len, is_causal, policy, banded=False):
-    """The tiles of the blocked path under `policy`: `(query_block, key_block)`, with
-    `key_block=None` for whole rows and `"causal_rows"` for causal rows; `banded` (a window, a
-    bias, ALiBi or a query offset) takes online tiles. A shorter (known) sequence gets the power
-    of two that covers it, so that the tile sizes, part of the kernel's trace key, take few values."""
-    if banded:
-        tiles = policy.causal_tiles if is_causal else policy.online_tiles
-        return _fit_block(tiles[0], q_len), _fit_block(tiles[1], k_len)
-    if is_causal:
-        if policy.causal_kind == "rows":
-            return _fit_block(policy.causal_rows, q_len), "causal_rows"
-        return _fit_block(policy.causal_tiles[0], q_len), _fit_block(policy.causal_tiles[1], k_len)
-    if k_len is not None and policy.min_row_block * k_len <= policy.row_scores:
-        return _fit_block(1 << ((policy.row_scores // k_len).bit_length() - 1), q_len), None
-    return _fit_block(policy.online_tiles[0], q_len), _fit_block(policy.online_tiles[1], k_len)
-
-
-def _fit_block(block, length):
-    if length is None or length >= block:
-        return block
-    return max(1, 1 << (length - 1).bit_length())
-
-
+@deprecation.legacy_arguments(
+    positional=("mask", "is_causal", "scale", "dropout_rate", "training", "seed", "return_attention_scores",
+                "flash", "policy", "bias", "alibi_slopes", "window", "query_offset"),
+    renamed={"flash": "flash_attention"},
+)
 def scaled_dot_product_attention(
     query,
     key,
     value,
+    *,
     mask=None,
     is_causal=False,
     scale=None,
@@ -162,7 +145,7 @@ def scaled_dot_product_attention(
     training=False,
     seed=None,
     return_attention_scores=False,
-    flash=None,
+    flash_attention=None,
     policy=None,
     bias=None,
     alibi_slopes=None,
@@ -185,29 +168,33 @@ def scaled_dot_product_attention(
         seed: of the dropout: int, `keras.random.SeedGenerator` or None.
         return_attention_scores: also return the weights `(batch, heads, T, S)` (`(batch, T, S)`
             for 3-D inputs).
-        flash: which path computes it. None (default) picks the blocked path
-            (`ops/flash.py`: no T x S matrix in the forward or backward pass) when T and S are
-            known when traced, T·S ≥ the policy's `blocked_min_scores`, no weights or dropout are
-            needed, and, while training without causality, the dense path's score matrices would
-            not fit the policy's `training_budget`; True forces it (TensorFlow only; not with
+        flash_attention: which path computes it (keras's argument). None (default): as the
+            policy's plan says (`AttentionPolicy.plan`): the flash path (`ops/flash/`: no T x S
+            matrix in the forward or backward pass) when T and S are known when traced, T·S ≥
+            the policy's `flash_min_scores`, no weights or dropout are needed, and, while
+            training without causality, the dense path's score matrices would not fit the
+            policy's `training_budget`. True forces it (TensorFlow only; not with
             `return_attention_scores` or training dropout); False forces the dense path. Both
-            give the same outputs and gradients to 1e-5.
-        policy: the `AttentionPolicy` (tiles, thresholds, XLA); default `get_policy()`.
+            give the same outputs and gradients to 1e-5. (`flash=`: the deprecated spelling.)
+        policy: the `AttentionPolicy` that plans the call (path, tiles, XLA); default
+            `get_policy()`, read here once.
         bias: an additive float bias of the scaled scores, `(batch|1, heads|1, T, S)` (or `(T,
             S)`; size-1 axes broadcast), for T5-style relative positions and the like; it gets a
-            gradient on both paths. The blocked path reads it tile by tile (the bias itself is
+            gradient on both paths. The flash path reads it tile by tile (the bias itself is
             the caller's T x S tensor).
         alibi_slopes: ALiBi (Press et al., 2022): `(heads,)` slopes m_h, adding m_h · (j - i) to
-            the score of query i and key j; the blocked path computes it per tile, so no T x S
+            the score of query i and key j; the flash path computes it per tile, so no T x S
             bias exists.
         window: an int w: query i attends keys j with |i - j| < w (with `is_causal`, the w keys
-            up to i: sliding-window attention); the blocked path never visits tiles outside the
+            up to i: sliding-window attention); the flash path never visits tiles outside the
             band, so its cost grows as T · w.
         query_offset: the position of the first query among the keys (int or scalar tensor, for
             cached decoding), used by causality, the window and ALiBi; default 0.
 
     A query with no key left to attend gets a zero output (never NaN); the softmax runs in float32.
     Returns `(batch, T, heads, dv)` (or `(batch, T, dv)`), and the weights when asked.
+
+    Every argument after `value` is keyword-only.
 
     Example (`(batch, T, heads, depth)` inputs, as keras.ops.dot_product_attention takes them):
     >>> q, k, v = (keras.random.normal((2, 6, 4, 8), seed=i) for i in range(3))
@@ -217,7 +204,8 @@ def scaled_dot_product_attention(
     >>> reference = keras.ops.dot_product_attention(q, k, v, is_causal=True)
     >>> bool(np.allclose(out, reference, atol=1e-5))
     True
-    >>> blocked = ksa.ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=2, flash=True)
+    >>> blocked = ksa.ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=2,
+    ...                                                  flash_attention=True)
     >>> bool(np.allclose(blocked[:, :2], out[:, :2], atol=1e-5))  # the first 2 queries see at most 2 keys
     True
     """
@@ -230,6 +218,7 @@ def scaled_dot_product_attention(
             f"value.shape={tuple(value.shape)}"
         )
     checks.check_rate("dropout_rate", dropout_rate)
+    checks.check_flash_attention(flash_attention)
     one_head = len(query.shape) == 3
     if one_head:
         query, key, value = (ops.expand_dims(x, 2) for x in (query, key, value))
@@ -252,7 +241,6 @@ def scaled_dot_product_attention(
         alibi_slopes = ops.cast(alibi_slopes, "float32")
         checks.check_mask_shape("alibi_slopes", alibi_slopes, (heads,))
     offset = None if query_offset is None else ops.convert_to_tensor(query_offset, "int32")
-    banded = window is not None or bias is not None or alibi_slopes is not None or offset is not None
     multiplier = None
     if training and dropout_rate > 0:
         shape = (ops.shape(query)[0], ops.shape(query)[2], ops.shape(query)[1], ops.shape(key)[1])
@@ -260,23 +248,28 @@ def scaled_dot_product_attention(
     if scale is not None:
         scale = ops.convert_to_tensor(scale, "float32")
     policy = policy or get_policy()
-    training_scores = batch * heads * q_len * key.shape[1] if training and None not in (batch, heads, q_len) \
-        and key.shape[1] is not None else None
-    if _use_flash(flash, q_len, key.shape[1], multiplier is not None, return_attention_scores, policy,
-                  bool(training) and not is_causal, training_scores):
-        blocks = flash_blocks(q_len, key.shape[1], bool(is_causal), policy, banded)
+    weights_needed = multiplier is not None or bool(return_attention_scores)
+    if flash_attention:
+        checks.check_tensorflow_backend("`flash_attention=True`")
+        if weights_needed:
+            raise ValueError(
+                "`flash_attention=True` computes no attention weights: it cannot return them or apply dropout "
+                f"to them. Received: flash_attention=True, return_attention_scores={return_attention_scores}, "
+                f"dropout while training={multiplier is not None}")
+    plan = policy.plan(q_len, key.shape[1], batch=batch, heads=heads, is_causal=is_causal, window=window,
+                       banded=bias is not None or alibi_slopes is not None or offset is not None,
+                       training=bool(training), dtype=keras.backend.standardize_dtype(query.dtype), flash_attention=flash_attention,
+                       weights_needed=weights_needed, backend=keras.backend.backend())
+    if plan.flash_attention:
         mask, per_query, per_key = _tile_mask(mask, query, key)
         bias, bias_axes = _tile_bias(bias, query, key)
-        # "auto": XLA for the causal or windowed online tiles in float32 only; XLA's CPU code for
-        # bfloat16 products is slower than oneDNN's (benchmarks/results/half_precision.md).
-        skipping = (is_causal or window is not None) and blocks[1] not in (None, "causal_rows")
-        xla = policy.compile == "always" or (policy.compile == "auto" and skipping and query.dtype == "float32")
-        output = _flash_kernel(query, key, value, mask, scale, bias, alibi_slopes, offset, xla=xla,
+        output = _flash_kernel(query, key, value, mask, scale, bias, alibi_slopes, offset, xla=plan.xla,
                                is_causal=bool(is_causal), mask_per_query=per_query, mask_per_key=per_key,
-                               blocks=blocks, parallel=policy.parallel_iterations, window=window, bias_axes=bias_axes)
+                               blocks=plan.blocks, parallel=plan.parallel_iterations, window=window,
+                               bias_axes=bias_axes)
         return ops.squeeze(output, 2) if one_head else output
     result = _dense_kernel(
-        query, key, value, mask, multiplier, scale, bias, alibi_slopes, offset, xla=policy.compile == "always",
+        query, key, value, mask, multiplier, scale, bias, alibi_slopes, offset, xla=plan.xla,
         is_causal=bool(is_causal), window=window, return_weights=bool(return_attention_scores),
     )
     if not return_attention_scores:
@@ -285,25 +278,6 @@ def scaled_dot_product_attention(
     if one_head:
         return ops.squeeze(output, 2), ops.squeeze(weights, 1)
     return output, weights
-
-
-def _use_flash(flash, q_len, k_len, dropout, return_attention_scores, policy, training, training_scores):
-    checks.check_flash(flash)
-    if flash:
-        checks.check_tensorflow_backend("`flash=True` (the blocked path)")
-        if return_attention_scores or dropout:
-            raise ValueError(
-                "`flash=True` computes no attention weights: it cannot return them or apply dropout "
-                f"to them. Received: flash=True, return_attention_scores={return_attention_scores}, "
-                f"dropout while training={dropout}")
-        return True
-    if (flash is not None or keras.backend.backend() != "tensorflow" or dropout or return_attention_scores
-            or q_len is None or k_len is None or q_len * k_len < policy.blocked_min_scores):
-        return False
-    # Training without causality keeps the dense path while its forward+backward score matrices
-    # (about three float32 copies) fit the budget (an unknown batch size counts as over it): it
-    # does not recompute the weights. The causal tiles skip half the work and win anyway.
-    return not (training and training_scores is not None and 3 * 4 * training_scores <= policy.training_budget)
 
 
 def _bias_4d(bias, expected, one_head):
@@ -323,7 +297,7 @@ def _bias_4d(bias, expected, one_head):
 
 
 def _tile_bias(bias, query, key):
-    """The bias for the blocked path, with which of its axes are full (the tiles slice them)
+    """The bias for the flash path, with which of its axes are full (the tiles slice them)
     rather than 1; an axis unknown when traced is broadcast to its full size."""
     if bias is None:
         return None, (True, True, True, True)

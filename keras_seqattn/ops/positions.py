@@ -34,16 +34,18 @@ def _add_rows(inputs, table, start_index):
     return inputs + ops.cast(rows, inputs.dtype)
 
 
-def add_sinusoidal_encoding(inputs, start_index=0, max_wavelength=10000.0):
-    """`inputs` `(batch, T, d)` plus the sinusoids of positions `start_index ... start_index + T - 1`."""
-    return _add_sinusoids(inputs, ops.convert_to_tensor(start_index, "int32"), xla=get_policy().compile == "always",
+def add_sinusoidal_encoding(inputs, start_index=0, max_wavelength=10000.0, *, policy=None):
+    """`inputs` `(batch, T, d)` plus the sinusoids of positions `start_index ... start_index + T - 1`
+    (`policy`: whether the kernel compiles, default `get_policy()`)."""
+    return _add_sinusoids(inputs, ops.convert_to_tensor(start_index, "int32"), xla=(policy or get_policy()).plan().xla,
                           max_wavelength=float(max_wavelength))
 
 
-def add_learned_encoding(inputs, table, start_index=0):
-    """`inputs` `(batch, T, d)` plus rows `start_index ... start_index + T - 1` of `table` `(L, d)`."""
+def add_learned_encoding(inputs, table, start_index=0, *, policy=None):
+    """`inputs` `(batch, T, d)` plus rows `start_index ... start_index + T - 1` of `table` `(L, d)`
+    (`policy`: whether the kernel compiles, default `get_policy()`)."""
     return _add_rows(inputs, ops.convert_to_tensor(table), ops.convert_to_tensor(start_index, "int32"),
-                     xla=get_policy().compile == "always")
+                     xla=(policy or get_policy()).plan().xla)
 
 
 def rotary_inverse_frequencies(depth, max_wavelength=10000.0, scaling_factor=1.0):

@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_seqattn.ops import checks
+from keras_seqattn import checks, deprecation
 from keras_seqattn.ops import hard
 from keras_seqattn.ops import masks
 from keras_seqattn.ops.axes import flatten_feature_map
@@ -46,7 +46,7 @@ class AttentionDecoder(keras.layers.Layer):
             and `project_key` (a `query_offset` argument, if it takes one, gets the step). With
             `monotonic=True` the decoder feeds each step's alignment back as
             `previous_alignment` (expected alignments in training, hard ones otherwise). With hard
-            attention (`sampling="hard"` or a `HardSampler`), c_t is the memory at one drawn
+            attention (`sampling="hard"` or a `HardAttention`), c_t is the memory at one drawn
             position; the REINFORCE estimator needs the call's `targets`.
         vocabulary_size: the number of target tokens (the logits' size).
         embedding_dim: the size of the target token embeddings.
@@ -75,8 +75,8 @@ class AttentionDecoder(keras.layers.Layer):
         encoder_state: optional initial state of the cell (its structure), e.g. from the encoder's
             final state; zeros by default.
         encoder_mask: optional `(batch, S)` (or `(batch, H, W)`) boolean, True = may attend.
-        return_alignments: also return the alignment history `(batch, T, S)` (or `(batch, T,
-            H, W)`).
+        return_attention_scores: also return the attention weights (the alignment history)
+            `(batch, T, S)` (or `(batch, T, H, W)`); `return_alignments=` is its deprecated spelling.
         training: enables the cell's dropout, the scheduled sampling and hard attention's draws.
         targets: `(batch, T)` int, the tokens the logits predict (0 = padding): needed only to
             train hard attention with the REINFORCE estimator, whose loss is the targets'
@@ -91,7 +91,7 @@ class AttentionDecoder(keras.layers.Layer):
     ...                            vocabulary_size=20, embedding_dim=8)
     >>> encoder_outputs = keras.random.normal((2, 7, 12))
     >>> logits, alignments = decoder(ops.ones((2, 5), "int32"), encoder_outputs,
-    ...                              return_alignments=True)
+    ...                              return_attention_scores=True)
     >>> logits.shape, alignments.shape
     (TensorShape([2, 5, 20]), TensorShape([2, 5, 7]))
 
@@ -264,7 +264,10 @@ class AttentionDecoder(keras.layers.Layer):
     # -- teacher forcing ---------------------------------------------------------------------------
 
     def call(self, target_ids, encoder_outputs, encoder_state=None, encoder_mask=None,
-             return_alignments=False, training=None, targets=None):
+             return_attention_scores=False, training=None, targets=None, return_alignments=None):
+        if return_alignments is not None:
+            deprecation.warn("`AttentionDecoder(...)(return_alignments=...)`", "`return_attention_scores=`")
+            return_attention_scores = return_alignments
         checks.check_rank("target_ids", target_ids, (2,))
         checks.check_dims_match("target_ids", target_ids.shape[0], "encoder_outputs",
                                 encoder_outputs.shape[0], "batch size")
@@ -300,7 +303,7 @@ class AttentionDecoder(keras.layers.Layer):
             self.add_loss(self.doubly_stochastic * ops.mean(ops.sum(gap, -1)))
         if len(encoder_outputs.shape) == 4:  # weights over the feature map, (batch, T, H, W)
             alignments = ops.reshape(alignments, (*ops.shape(alignments)[:2], *ops.shape(encoder_outputs)[1:3]))
-        return (logits, alignments) if return_alignments else logits
+        return (logits, alignments) if return_attention_scores else logits
 
     def _teacher_forced(self, target_ids, state, sampling, training, reinforce):
         """Logits `(batch, T, vocabulary)`, alignments `(batch, T, S)` and, with `reinforce`, the

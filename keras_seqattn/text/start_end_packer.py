@@ -4,7 +4,7 @@
 import keras
 import tensorflow as tf
 
-from keras_seqattn.ops import checks
+from keras_seqattn import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")

@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
-from keras_seqattn.export.vocabulary import Vocabulary
-from keras_seqattn.ops import checks
+from keras_seqattn.text.vocabulary import Vocabulary
+from keras_seqattn import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
@@ -24,7 +24,7 @@ class Tokenizer(keras.layers.Layer):
         inputs: `(batch,)` strings.
 
     Example:
-    >>> from keras_seqattn.export import Vocabulary
+    >>> from keras_seqattn.text import Vocabulary
     >>> from keras_seqattn.text import Tokenizer
     >>> tokenizer = Tokenizer(Vocabulary.from_texts(["abc"]), sequence_length=4)
     >>> tokenizer(tf.constant(["cab", "abcabc"])).numpy().tolist()

@@ -29,7 +29,7 @@ def test_a_narrow_beam_returns_hypotheses_best_first_with_their_true_scores():
     toy, max_length = ToyDecoder(seed=3), 6
     sequences, scores, alignments = beam_search(
         toy.step_fn, toy.initial_state(), START, END, beam_width=3, max_length=max_length,
-        return_alignments=True)
+        return_attention_scores=True)
     for row in range(2):
         assert np.all(np.diff(scores[row].numpy()) <= 0)
         for beam in range(3):
@@ -106,7 +106,7 @@ def test_runs_as_one_xla_compiled_while_loop():
         (dict(ranking="tfa"), "ranking"),
         (dict(start_ids=tf.constant([[1]])), "start_ids"),
         (dict(coverage_penalty=0.5, initial_state={"hidden": tf.zeros([1, 2])}), "coverage_penalty"),
-        (dict(return_alignments=True, initial_state=(tf.zeros([1, 2]),)), "return_alignments"),
+        (dict(return_attention_scores=True, initial_state=(tf.zeros([1, 2]),)), "return_attention_scores"),
     ],
 )
 def test_bad_input_raises_value_error_naming_it(kwargs, argument):
@@ -120,8 +120,7 @@ def test_eager_calls_with_the_same_step_function_trace_once():
     for batch_start in ([1, 2], [3, 1], [2, 2]):
         beam_search(toy.step_fn, toy.initial_state(), tf.constant(batch_start), END, beam_width=2,
                     max_length=3)
-    options = tuple(sorted(dict(end_id=END, max_length=3, return_alignments=False, stop_ids=(END,),
-                                prompted=False).items()))
+    options = tuple(sorted(dict(end_id=END, max_length=3, return_attention_scores=False, stop_ids=(END,)).items()))
     search, _ = BeamSampler(2)._compiled(toy.step_fn, None, options, True)
     assert search.experimental_get_tracing_count() == 1
 

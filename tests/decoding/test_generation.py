@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_seqattn.decoding import beam_search, greedy_search, sample_search
-from keras_seqattn.decoding.sample_search import keep_likeliest, penalize_repetitions
+from keras_seqattn.decoding.random_sampler import keep_likeliest, penalize_repetitions
 from tests.decoding.lm import VOCAB, TinyLM
 
 LM = TinyLM()

@@ -11,7 +11,7 @@ def test_greedy_equals_a_hand_written_argmax_loop(jit_compile):
     toy, start, max_length = ToyDecoder(seed=1), [3, 1], 8
     sequences, scores, alignments = greedy_search(
         toy.step_fn, toy.initial_state(), tf.constant(start), END, max_length,
-        return_alignments=True, jit_compile=jit_compile)
+        return_attention_scores=True, jit_compile=jit_compile)
     for row in range(2):
         hidden, token = toy.initial_state()["hidden"].numpy()[row], start[row]
         expected_tokens, expected_score = [], 0.0
@@ -47,7 +47,7 @@ def test_greedy_is_the_first_hypothesis_of_a_beam_of_one():
         (dict(max_length=-2), "max_length"),
         (dict(end_id=1.5), "end_id"),
         (dict(start_ids=tf.constant(1)), "start_ids"),
-        (dict(return_alignments=True), "return_alignments"),
+        (dict(return_attention_scores=True), "return_attention_scores"),
     ],
 )
 def test_bad_input_raises_value_error_naming_it(kwargs, argument):

@@ -29,7 +29,7 @@ def test_scores_and_alignments_are_the_models_along_the_drawn_tokens(jit_compile
     toy, start, max_length = ToyDecoder(seed=1), [3, 1], 8
     sequences, scores, alignments = sample_search(
         toy.step_fn, toy.initial_state(), tf.constant(start), END, max_length, temperature=1.5, top_k=3,
-        seed=11, return_alignments=True, jit_compile=jit_compile)
+        seed=11, return_attention_scores=True, jit_compile=jit_compile)
     for row in range(2):
         hidden, token, expected_score = toy.initial_state()["hidden"].numpy()[row], start[row], 0.0
         for step in range(max_length):
@@ -90,7 +90,7 @@ def test_top_k_of_one_is_greedy_search():
         (dict(seed=-1), "seed"),
         (dict(seed="x"), "seed"),
         (dict(max_length=0), "max_length"),
-        (dict(return_alignments=True), "return_alignments"),
+        (dict(return_attention_scores=True), "return_attention_scores"),
     ],
 )
 def test_bad_input_raises_value_error_naming_it(kwargs, argument):

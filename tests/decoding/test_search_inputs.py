@@ -52,8 +52,8 @@ def test_ids_outside_the_vocabulary_are_refused(kind, jit_compile):
 
 
 @pytest.mark.parametrize("kind", SEARCHES)
-def test_jit_compile_auto_follows_the_policy(kind, monkeypatch):
-    # Which program each call runs: XLA or TensorFlow's kernels, as the policy says for its rows.
+def test_jit_compile_auto_compiles_from_four_rows_on_a_cpu(kind, monkeypatch):
+    # Which program each call runs: XLA or TensorFlow's kernels, as decoding decides for its rows.
     from keras_seqattn.decoding import sampler
     from keras_seqattn.ops import AttentionPolicy, policy_scope
 
@@ -63,14 +63,23 @@ def test_jit_compile_auto_follows_the_policy(kind, monkeypatch):
                         lambda self, *args: chosen.append(args[-1]) or compiled(self, *args))
     search, extra = SEARCHES[kind]
     rows = 2 if kind == "beam" else 1  # per input
-    for batch, policy, expected in [(2, AttentionPolicy(search_xla_rows=3), rows * 2 >= 3),
-                                    (2, AttentionPolicy(search_xla_rows=4 * rows), False),
-                                    (4, AttentionPolicy(search_xla_rows=4 * rows), True),
-                                    (1, AttentionPolicy(compile="always", search_xla_rows=64), True),
-                                    (8, AttentionPolicy(compile="never"), False)]:
+    for batch, jit_compile, expected in [(1, "auto", rows >= 4), (2, "auto", 2 * rows >= 4), (4, "auto", True),
+                                         (8, False, False), (1, True, True)]:
+        chosen.clear()
+        search(_bigram_step, {}, [2] * batch, end_id=0, max_length=2, jit_compile=jit_compile, **extra)
+        assert chosen == [expected], (batch, jit_compile)
+    # The attention policy's compile setting no longer decides for the searches.
+    for policy in (AttentionPolicy(compile="always"), AttentionPolicy(compile="never")):
         chosen.clear()
         with policy_scope(policy):
-            search(_bigram_step, {}, [2] * batch, end_id=0, max_length=2, **extra)
-        assert chosen == [expected], (batch, policy)
+            search(_bigram_step, {}, [2], end_id=0, max_length=2, **extra)
+        assert chosen == [rows >= 4]
+    # The deprecated policy field still sets the threshold for one release.
+    with pytest.warns(DeprecationWarning, match="jit_compile"):
+        policy = AttentionPolicy(search_xla_rows=1)
+    chosen.clear()
+    with policy_scope(policy):
+        search(_bigram_step, {}, [2], end_id=0, max_length=2, **extra)
+    assert chosen == [True]
     with pytest.raises(ValueError, match=r"`jit_compile` must be True, False or 'auto'\. Received: jit_compile='yes'"):
         search(**search_args(jit_compile="yes"), **extra)

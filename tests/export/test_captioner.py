@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from keras_seqattn import BahdanauAttention
 from keras_seqattn.decoding import beam_search
-from keras_seqattn.export import Vocabulary, export_captioner
+from keras_seqattn.text import Vocabulary
+from keras_seqattn.export import export_captioner
 from keras_seqattn.seq2seq import AttentionDecoder
 
 IMAGES = np.random.default_rng(0).uniform(size=(5, 12, 12, 3)).astype("float32")
@@ -62,7 +63,7 @@ _FRESH_PROCESS = textwrap.dedent("""
 def test_served_captions_equal_the_in_memory_search_in_a_fresh_process(captioner, tmp_path):
     model, vocabulary = captioner
     module = export_captioner(model, str(tmp_path / "served"), vocabulary, image_shape=(12, 12, 3),
-                              max_target_length=6, beam_width=2, return_attention=True)
+                              max_target_length=6, beam_width=2, return_attention_scores=True)
     outputs = module.caption(tf.constant(IMAGES))
     sequences, scores = beam_search(model.step, model.initial_state(IMAGES), tf.fill([5], Vocabulary.START),
                                     Vocabulary.END, 2, 6)

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from keras_seqattn.decoding import greedy_search
-from keras_seqattn.export import Vocabulary, export_generator
+from keras_seqattn.text import Vocabulary
+from keras_seqattn.export import export_generator
 from tests.decoding.lm import TinyLM
 
 LM = TinyLM(seed=2)

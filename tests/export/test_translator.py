@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from keras_seqattn.decoding import beam_search, greedy_search
-from keras_seqattn.export import Vocabulary, export_translator
+from keras_seqattn.text import Vocabulary
+from keras_seqattn.export import export_translator
 from tests.export.translator_model import MAX_SOURCE, MAX_TARGET, make_translator
 
 TEXTS = ["hello world", "guten Tag", "", "bonjour", "hola mundo, 12 - 05 - 2026 and much more text",
@@ -21,7 +22,7 @@ def exported(tmp_path_factory):
     model, source_vocabulary, target_vocabulary = make_translator()
     path = str(tmp_path_factory.mktemp("served") / "translator")
     module = export_translator(model, path, source_vocabulary, target_vocabulary, MAX_SOURCE, MAX_TARGET,
-                               beam_width=3, length_penalty=0.6, return_attention=True)
+                               beam_width=3, length_penalty=0.6, return_attention_scores=True)
     return model, source_vocabulary, target_vocabulary, path, module
 
 

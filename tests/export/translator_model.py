@@ -5,7 +5,7 @@ import keras
 import tensorflow as tf
 
 from keras_seqattn import BahdanauAttention
-from keras_seqattn.export import Vocabulary
+from keras_seqattn.text import Vocabulary
 from keras_seqattn.seq2seq import AttentionDecoder
 
 SOURCE = ["hello world", "good morning", "guten Tag", "bonjour", "hola mundo", "12 - 05 - 2026"]

@@ -21,7 +21,7 @@ ATTENTION_MASK[:, :, 0] = True  # no query loses every key through this mask alo
 
 @pytest.mark.parametrize("init", [dict(num_heads=2, key_dim=4, dropout=0.1),
                                   dict(num_heads=4, key_dim=3, num_key_value_heads=2, use_bias=False),
-                                  dict(num_heads=2, key_dim=4, flash=True)])
+                                  dict(num_heads=2, key_dim=4, flash_attention=True)])
 def test_harness(init, tmp_path):
     run_layer_test(MultiHeadAttention, init,
                    dict(query=QUERY, value=VALUE, key=KEY, value_mask=VALUE_MASK),

@@ -46,7 +46,7 @@ def test_alibi_bias_equals_keras_hub():
 @pytest.mark.parametrize("flash", [False, True])
 def test_alibi_inside_attention_is_keras_hubs_bias_on_the_scores(flash):
     q, k, v = (RNG.normal(size=(2, 9, 6, 4)).astype("float32") for _ in range(3))
-    ours = ops.scaled_dot_product_attention(q, k, v, is_causal=True, alibi_slopes=ops.alibi_slopes(6), flash=flash,
+    ours = ops.scaled_dot_product_attention(q, k, v, is_causal=True, alibi_slopes=ops.alibi_slopes(6), flash_attention=flash,
                                             policy=ops.AttentionPolicy(causal_tiles=(4, 4)))
     scores = np.einsum("bthd,bshd->bhts", q, k) / 2.0
     scores = np.asarray(keras_hub.layers.AlibiBias()(scores))  # m_h (j - (S - 1)): the same softmax

@@ -169,7 +169,7 @@ def test_the_policy_decides_which_kernels_compile_with_xla(compile, compiled):
     assert ("Einsum" in op_types) == (not compiled)  # else its ops sit in the caller's graph
     # The causal online tiles compile under "auto" (on a CPU, where it measured faster).
     causal, _ = _graph_of_a_caller(lambda q, k, v: ops.scaled_dot_product_attention(
-        q, k, v, is_causal=True, flash=True, policy=policy))
+        q, k, v, is_causal=True, flash_attention=True, policy=policy))
     assert bool(causal) == (compile != "never")
 
 

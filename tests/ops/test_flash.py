@@ -1,7 +1,8 @@
-"""The blocked path (ops/flash.py), online tiles and whole rows, against the dense path and NumPy:
+"""The flash path (ops/flash.py), online tiles and whole rows, against the dense path and NumPy:
 outputs and gradients for every mask kind, with tiny tiles so that every case spans many tiles,
 padding and (with causality) skipped tiles."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -48,7 +49,7 @@ def _output_and_gradients(flash, query, key, value, mask, causal):
     with tf.GradientTape() as tape:
         tape.watch([query, key, value])
         output = ops.scaled_dot_product_attention(query, key, value, mask=mask, is_causal=causal,
-                                                  flash=flash)
+                                                  flash_attention=flash)
         loss = tf.reduce_sum(output * tf.sin(output))  # a non-uniform upstream gradient
     return output, tape.gradient(loss, [query, key, value])
 
@@ -76,8 +77,8 @@ def test_single_head_inputs_and_default_tiles():
     query, key, value = (tf.constant(RNG.normal(size=shape), "float32")
                          for shape in ((2, 300, 16), (2, 1100, 16), (2, 1100, 5)))
     mask = np.arange(1100)[None, :] < np.array([1100, 700])[:, None]
-    flash = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash=True)
-    dense = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash=False)
+    flash = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash_attention=True)
+    dense = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash_attention=False)
     assert flash.shape == (2, 300, 5)
     np.testing.assert_allclose(flash, dense, atol=1e-5, rtol=1e-5)
 
@@ -101,19 +102,19 @@ def test_dispatch_picks_the_flash_path_only_above_the_threshold(monkeypatch):
         kernel = getattr(attention, name)
         monkeypatch.setattr(attention, name, lambda *a, _k=kernel, _n=name, **kw: calls.append(_n) or _k(*a, **kw))
     query, key, value = _inputs()
-    policy = ops.AttentionPolicy(blocked_min_scores=T * S, training_budget=3 * 4 * B * H * T * S)
+    policy = ops.AttentionPolicy(flash_min_scores=T * S, training_budget=3 * 4 * B * H * T * S)
     with ops.policy_scope(policy):
         ops.scaled_dot_product_attention(query, key[:, :-1], value[:, :-1])  # T·(S-1): below
         ops.scaled_dot_product_attention(query, key, value, return_attention_scores=True)  # weights
         ops.scaled_dot_product_attention(query, key, value, dropout_rate=0.5, training=True)  # dropout
-        ops.scaled_dot_product_attention(query, key, value, flash=False)  # forced dense
+        ops.scaled_dot_product_attention(query, key, value, flash_attention=False)  # forced dense
         ops.scaled_dot_product_attention(query, key, value, training=True)  # training within the budget
         assert calls == ["_dense_kernel"] * 5
         ops.scaled_dot_product_attention(query, key, value)  # at the threshold
         ops.scaled_dot_product_attention(query, key, value, is_causal=True, training=True)  # causal: tiles
-        ops.scaled_dot_product_attention(query, key[:, :-1], value[:, :-1], flash=True)  # forced
+        ops.scaled_dot_product_attention(query, key[:, :-1], value[:, :-1], flash_attention=True)  # forced
     ops.scaled_dot_product_attention(query, key, value, training=True,
-                                     policy=policy.replace(training_budget=3 * 4 * B * H * T * S - 1))
+                                     policy=dataclasses.replace(policy, training_budget=3 * 4 * B * H * T * S - 1))
     assert calls[5:] == ["_flash_kernel"] * 4
 
 
@@ -121,7 +122,7 @@ def test_multi_head_attention_flash_equals_dense_with_the_same_weights():
     from keras_seqattn import MultiHeadAttention
 
     query = tf.constant(RNG.normal(size=(2, 40, 16)), "float32")
-    layers = [MultiHeadAttention(num_heads=4, key_dim=4, flash=flash) for flash in (True, False)]
+    layers = [MultiHeadAttention(num_heads=4, key_dim=4, flash_attention=flash) for flash in (True, False)]
     outputs = []
     for layer in layers:
         layer(query, query)
@@ -134,9 +135,9 @@ def test_multi_head_attention_flash_equals_dense_with_the_same_weights():
 @pytest.mark.parametrize(
     "kwargs, argument",
     [
-        (dict(flash="yes"), "flash"),
-        (dict(flash=True, return_attention_scores=True), "return_attention_scores"),
-        (dict(flash=True, dropout_rate=0.5, training=True), "dropout"),
+        (dict(flash_attention="yes"), "flash"),
+        (dict(flash_attention=True, return_attention_scores=True), "return_attention_scores"),
+        (dict(flash_attention=True, dropout_rate=0.5, training=True), "dropout"),
     ],
 )
 def test_bad_input_raises_value_error_naming_it(kwargs, argument):
@@ -147,8 +148,8 @@ def test_bad_input_raises_value_error_naming_it(kwargs, argument):
 def test_layers_reject_a_bad_flash_argument():
     from keras_seqattn import MultiHeadAttention, ScaledDotProduct, TransformerEncoder
 
-    for make in (lambda: MultiHeadAttention(2, 4, flash=1), lambda: ScaledDotProduct(flash="auto"),
-                 lambda: TransformerEncoder(8, 2, flash=0)):
+    for make in (lambda: MultiHeadAttention(2, 4, flash_attention=1), lambda: ScaledDotProduct(flash_attention="auto"),
+                 lambda: TransformerEncoder(8, 2, flash_attention=0)):
         with pytest.raises(ValueError, match="flash"):
             make()
 
@@ -190,21 +191,10 @@ def test_forward_backward_never_holds_a_score_matrix(causal, graph):
     assert grown_mb < 256, f"forward+backward grew the RSS by {grown_mb:.0f} MB"
 
 
-def test_default_tiles_take_whole_rows_without_causality_while_they_are_small():
+def test_forced_flash_with_lengths_unknown_when_traced_takes_online_tiles():
     policy = ops.AttentionPolicy()
-    assert attention.flash_blocks(4096, 4096, False, policy) == (256, None)  # 256 x 4096 = 2^20 scores
-    assert attention.flash_blocks(300, 1100, False, policy) == (512, None)
-    assert attention.flash_blocks(8192, 20000, False, policy) == (1024, 1024)  # 64 rows would not fit
-    assert attention.flash_blocks(None, None, False, policy) == (1024, 1024)  # lengths unknown when traced
-    assert attention.flash_blocks(4096, 4096, True, policy) == (256, 256)
-    assert attention.flash_blocks(4096, 4096, True, policy.replace(causal_kind="rows")) == (256, "causal_rows")
-
-
-def test_whole_row_tiles_refuse_causality_instead_of_ignoring_it():
-    from keras_seqattn.ops.flash import flash_attention
-
-    with pytest.raises(ValueError, match="key_block"):
-        flash_attention(*_inputs(), None, 1.0, True, False, False, 4, None)
+    assert policy.plan(None, None, flash_attention=True).blocks == (1024, 1024)
+    assert policy.plan(None, None, is_causal=True, flash_attention=True).blocks == (256, 256)
 
 
 @pytest.mark.parametrize("tiles, causal", TILES)
@@ -226,24 +216,24 @@ def test_the_reported_size_one_key_axis_cases():
     mask = np.ones((1, 1), bool)
     for flash in (True, False):
         np.testing.assert_allclose(ops.scaled_dot_product_attention(query, key, key, mask=mask, is_causal=True,
-                                                                    flash=flash), [[[[1.0]]]])
+                                                                    flash_attention=flash), [[[[1.0]]]])
     from keras_seqattn import MultiHeadAttention, ScaledDotProduct
     import keras
 
-    # At T·S = 1024², the default dispatch takes the blocked path: a query mask alone is (B, T, 1).
+    # At T·S = 1024², the default dispatch takes the flash path: a query mask alone is (B, T, 1).
     x = RNG.normal(size=(1, 1024, 8)).astype("float32")
     x[0, -5:] = 0.0
     query_mask = np.any(x != 0, axis=-1)
     layer = MultiHeadAttention(1, 4)
     blocked = layer(x, x, query_mask=query_mask, use_causal_mask=True)
-    layer.flash = False
+    layer.flash_attention = False
     np.testing.assert_allclose(blocked, layer(x, x, query_mask=query_mask, use_causal_mask=True), atol=1e-5)
     masked = keras.layers.Masking()(x)  # the same mask, implicit
-    layer.flash = None
+    layer.flash_attention = None
     np.testing.assert_allclose(blocked, layer(masked, masked, use_causal_mask=True), atol=1e-5)
     attend = ScaledDotProduct()
     np.testing.assert_allclose(attend(x, x, x, query_mask=query_mask, use_causal_mask=True),
-                               ScaledDotProduct(flash=False)(x, x, x, query_mask=query_mask, use_causal_mask=True),
+                               ScaledDotProduct(flash_attention=False)(x, x, x, query_mask=query_mask, use_causal_mask=True),
                                atol=1e-5)
 
 
@@ -251,9 +241,9 @@ def test_online_tiles_beyond_whole_rows_take_size_one_key_axes():
     # Keys too long for whole rows of 64 queries: the non-causal path's online tiles.
     query, key, value = (tf.constant(RNG.normal(size=s), "float32") for s in ((1, 4, 1, 4), (1, 20000, 1, 4),
                                                                               (1, 20000, 1, 2)))
-    assert attention.flash_blocks(4, 20000, False, ops.get_policy())[1] is not None
+    assert ops.get_policy().plan(4, 20000, flash_attention=True).blocks[1] is not None
     mask = np.array([[[[True]], [[False]], [[True]], [[True]]]]).reshape(1, 1, 4, 1)
-    flash = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash=True)
-    dense = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash=False)
+    flash = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash_attention=True)
+    dense = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash_attention=False)
     np.testing.assert_allclose(flash, dense, atol=1e-5)
     assert np.all(flash.numpy()[0, 1] == 0)

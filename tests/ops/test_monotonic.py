@@ -70,7 +70,7 @@ def test_monotonic_decoder(attention):
                                attention_style="luong")
     # Training: expected alignments, differentiable; they never attend to padding.
     with tf.GradientTape() as tape:
-        logits, expected = decoder(target, encoded, encoder_mask=mask, return_alignments=True, training=True)
+        logits, expected = decoder(target, encoded, encoder_mask=mask, return_attention_scores=True, training=True)
         loss = tf.reduce_mean(tf.square(logits))
     gradients = tape.gradient(loss, decoder.trainable_weights)
     assert all(g is not None and np.all(np.isfinite(tf.convert_to_tensor(g))) for g in gradients)
@@ -81,7 +81,7 @@ def test_monotonic_decoder(attention):
     # Inference: hard alignments, one-hot (or empty once past the end) and moving forward only.
     for weight in decoder.attention.weights:  # larger scores: some positions chosen, some passed over
         weight.assign(weight * 10.0 if weight.name != "score_bias" else 0.0)
-    _, hard = decoder(target, encoded, encoder_mask=mask, return_alignments=True)
+    _, hard = decoder(target, encoded, encoder_mask=mask, return_attention_scores=True)
     hard = np.asarray(hard)
     assert set(np.unique(hard)) == {0.0, 1.0} and np.all(hard.sum(-1) <= 1)
     positions = np.where(hard.sum(-1) > 0, hard.argmax(-1), 99)

@@ -1,6 +1,6 @@
 """Under Keras's JAX and NumPy backends: the layers run (and a model trained on JAX reloads on
 TensorFlow), and the parts written in TensorFlow (AttentionDecoder, the searches, the export, the
-blocked path) refuse with a ValueError that names the backend."""
+flash path) refuse with a ValueError that names the backend."""
 
 import os
 import subprocess
@@ -16,7 +16,8 @@ _SCRIPT = textwrap.dedent("""
     import numpy as np
     import keras_seqattn as ksa
     from keras_seqattn.decoding import beam_search, greedy_search, sample_search
-    from keras_seqattn.export import Vocabulary, export_translator
+    from keras_seqattn.text import Vocabulary
+    from keras_seqattn.export import export_translator
     from keras_seqattn.seq2seq import AttentionDecoder
 
     backend = keras.backend.backend()
@@ -35,11 +36,12 @@ _SCRIPT = textwrap.dedent("""
 
     refused = {
         "AttentionDecoder": lambda: AttentionDecoder(keras.layers.GRUCell(4), ksa.BahdanauAttention(4), 5, 3),
-        "greedy_search": lambda: greedy_search(lambda t, s, i: (np.zeros((1, 3)), s), {}, [1], 0, 3),
-        "sample_search": lambda: sample_search(lambda t, s, i: (np.zeros((1, 3)), s), {}, [1], 0, 3),
-        "beam_search": lambda: beam_search(lambda t, s, i: (np.zeros((2, 3)), s), {}, [1], 0, 2, 3),
+        "greedy_search": lambda: greedy_search(lambda t, s, i: (np.zeros((1, 3)), s), {}, [1], end_id=0, max_length=3),
+        "sample_search": lambda: sample_search(lambda t, s, i: (np.zeros((1, 3)), s), {}, [1], end_id=0, max_length=3),
+        "beam_search": lambda: beam_search(lambda t, s, i: (np.zeros((2, 3)), s), {}, [1], end_id=0, beam_width=2,
+                                                   max_length=3),
         "export_translator": lambda: export_translator(None, "unused", None, None, 4, 4),
-        "flash=True": lambda: ksa.ops.scaled_dot_product_attention(x, x, x, flash=True),
+        "flash_attention=True": lambda: ksa.ops.scaled_dot_product_attention(x, x, x, flash_attention=True),
     }
     for name, call in refused.items():
         try:

@@ -1,7 +1,7 @@
 """Property-based tests of `ops.scaled_dot_product_attention` against a float64 NumPy reference:
 random batch, lengths 1-40, grouped-query heads, head dims, every documented mask shape (with
 size-1 broadcast axes and fully masked rows), causal on and off, on the dense path and on both tile
-kinds of the blocked path forced with small tiles; outputs and gradients. Derandomized."""
+kinds of the flash path forced with small tiles; outputs and gradients. Derandomized."""
 
 import numpy as np
 import tensorflow as tf
@@ -77,7 +77,7 @@ def test_outputs_and_gradients_match_numpy(case):
     with tf.GradientTape() as tape:
         tape.watch(tensors)
         output = ops.scaled_dot_product_attention(
-            *tensors[:3], mask=mask, is_causal=causal, flash=case["path"] != "dense", policy=case["policy"],
+            *tensors[:3], mask=mask, is_causal=causal, flash_attention=case["path"] != "dense", policy=case["policy"],
             bias=None if bias is None else tensors[3], alibi_slopes=case["slopes"], window=case["window"],
             query_offset=case["offset"])
     gradients = tape.gradient(output, tensors, output_gradients=tf.constant(d_output))

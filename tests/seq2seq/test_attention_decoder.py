@@ -117,7 +117,7 @@ def test_numerics_against_numpy(name):
     for v in decoder.weights:  # move every weight (g, b, biases) away from its initial value
         v.assign(RNG.normal(size=v.shape).astype("float32") * 0.5)
     logits, alignments = decoder(TARGET, ENCODED, encoder_state=STATE, encoder_mask=ENCODER_MASK,
-                                 return_alignments=True)
+                                 return_attention_scores=True)
     ref_logits, ref_alignments = _reference_decoder(decoder, TARGET, ENCODED, ENCODER_MASK, STATE)
     np.testing.assert_allclose(alignments, ref_alignments, atol=1e-5)
     np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-5)
@@ -130,7 +130,7 @@ def test_steps_equal_the_teacher_forced_call(style, cell):
             "stacked": lambda: keras.layers.StackedRNNCells(
                 [keras.layers.GRUCell(HIDDEN), keras.layers.LSTMCell(HIDDEN)])}[cell]()
     decoder = _decoder(cell, LuongAttention("concat"), attention_style=style, attention_layer_size=7)
-    logits, alignments = decoder(TARGET, ENCODED, encoder_mask=ENCODER_MASK, return_alignments=True)
+    logits, alignments = decoder(TARGET, ENCODED, encoder_mask=ENCODER_MASK, return_attention_scores=True)
     state = decoder.initial_state(tf.constant(ENCODED), encoder_mask=tf.constant(ENCODER_MASK))
     for t in range(TARGET.shape[1]):
         step_logits, state = decoder.step(tf.constant(TARGET[:, t]), state, t)
@@ -140,7 +140,7 @@ def test_steps_equal_the_teacher_forced_call(style, cell):
 
 def test_encoder_padding_is_never_attended_and_changes_nothing():
     decoder = _decoder()
-    logits, alignments = decoder(TARGET, ENCODED, encoder_mask=ENCODER_MASK, return_alignments=True)
+    logits, alignments = decoder(TARGET, ENCODED, encoder_mask=ENCODER_MASK, return_attention_scores=True)
     assert np.all(np.asarray(alignments)[~np.broadcast_to(ENCODER_MASK[:, None], alignments.shape)] == 0)
     np.testing.assert_allclose(np.asarray(alignments).sum(-1), 1.0, atol=1e-6)
     noisy = np.where(ENCODER_MASK[..., None], ENCODED, 1e3).astype("float32")
@@ -154,7 +154,7 @@ def test_the_keras_mask_of_a_bidirectional_encoder_is_honoured():
     encoded = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True))(
         keras.layers.Embedding(10, 4, mask_zero=True)(ids))
     decoder = _decoder()
-    logits, alignments = decoder(target, encoded, return_alignments=True)
+    logits, alignments = decoder(target, encoded, return_attention_scores=True)
     model = keras.Model([ids, target], [logits, alignments])
     logits, alignments = model([source, TARGET[:2]])
     assert np.all(np.asarray(alignments)[:, :, 3:] == 0) and np.all(np.asarray(alignments)[1, :, 2:] == 0)
@@ -242,13 +242,13 @@ def test_plugs_into_greedy_sampling_and_beam_search(style):
     state = decoder.initial_state(tf.constant(ENCODED), tf.constant(STATE), tf.constant(ENCODER_MASK))
     start = tf.constant([1, 1, 1])
     sequences, scores, alignments = greedy_search(decoder.step, state, start, end_id=2, max_length=6,
-                                                  return_alignments=True)
-    sampled = sample_search(decoder.step, state, start, end_id=2, max_length=6, seed=3, return_alignments=True)
+                                                  return_attention_scores=True)
+    sampled = sample_search(decoder.step, state, start, end_id=2, max_length=6, seed=3, return_attention_scores=True)
     # Teacher-forcing the greedy or sampled output reproduces its alignments and its scores.
     for searched, searched_scores, searched_alignments in ((sequences, scores, alignments), sampled):
         inputs = np.concatenate([np.ones((3, 1), "int32"), searched.numpy()[:, :-1]], 1)
         logits, forced = decoder(inputs, ENCODED, encoder_state=STATE, encoder_mask=ENCODER_MASK,
-                                 return_alignments=True)
+                                 return_attention_scores=True)
         log_probs = tf.nn.log_softmax(logits).numpy()
         for row in range(3):
             tokens = list(searched.numpy()[row])
@@ -257,7 +257,7 @@ def test_plugs_into_greedy_sampling_and_beam_search(style):
             total = sum(log_probs[row, t, tokens[t]] for t in range(length))
             np.testing.assert_allclose(searched_scores[row], total, rtol=1e-5)
     beams, beam_scores, beam_alignments = beam_search(decoder.step, state, start, end_id=2, beam_width=3,
-                                                      max_length=6, return_alignments=True)
+                                                      max_length=6, return_attention_scores=True)
     assert beams.shape == (3, 3, 6) and beam_alignments.shape == (3, 3, 6, 7)
     assert np.all(np.asarray(beam_scores)[:, 0] >= np.asarray(scores) - 1e-5)
     assert np.all(np.asarray(beam_alignments)[:, :, :, 1:][~ENCODER_MASK[:, None, None, 1:].repeat(3, 1)
@@ -326,7 +326,7 @@ def test_stacked_cells_take_the_first_query_from_the_top_cell():
     for v in decoder.weights:
         v.assign(RNG.normal(size=v.shape).astype("float32") * 0.5)
     logits, alignments = decoder(TARGET, ENCODED, encoder_state=encoder_state, encoder_mask=ENCODER_MASK,
-                                 return_alignments=True)
+                                 return_attention_scores=True)
     gru, lstm = cell.cells
     h1, h2, c2 = _np(bottom), _np(top_h), _np(top_c)
     expected_logits, expected_weights = [], []
@@ -366,7 +366,7 @@ class _DotAttention(keras.layers.Layer):
 
 def test_any_attention_layer_with_the_protocol_plugs_in():
     decoder = _decoder(keras.layers.GRUCell(HIDDEN), _DotAttention())
-    logits, alignments = decoder(TARGET, ENCODED, encoder_mask=ENCODER_MASK, return_alignments=True)
+    logits, alignments = decoder(TARGET, ENCODED, encoder_mask=ENCODER_MASK, return_attention_scores=True)
     assert logits.shape == (3, 5, VOCAB) and np.all(np.asarray(alignments)[~np.broadcast_to(
         ENCODER_MASK[:, None], alignments.shape)] == 0)
     state = decoder.initial_state(tf.constant(ENCODED), encoder_mask=tf.constant(ENCODER_MASK))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_seqattn import BahdanauAttention, HardSampler, ops
+from keras_seqattn import BahdanauAttention, HardAttention, ops
 from keras_seqattn.seq2seq import AttentionDecoder
 from tests.harness import run_layer_test
 
@@ -25,9 +25,9 @@ def _decoder(sampling="soft", **kwargs):
 
 def test_a_feature_map_equals_its_flattened_positions():
     decoder = _decoder()
-    logits, alignments = decoder(TARGET, FEATURES, encoder_mask=SPATIAL_MASK, return_alignments=True)
+    logits, alignments = decoder(TARGET, FEATURES, encoder_mask=SPATIAL_MASK, return_attention_scores=True)
     flat, flat_mask = ops.flatten_feature_map(FEATURES, SPATIAL_MASK)
-    flat_logits, flat_alignments = decoder(TARGET, flat, encoder_mask=flat_mask, return_alignments=True)
+    flat_logits, flat_alignments = decoder(TARGET, flat, encoder_mask=flat_mask, return_attention_scores=True)
     assert alignments.shape == (3, 5, 2, 3)
     np.testing.assert_allclose(logits, flat_logits, atol=1e-6)
     np.testing.assert_allclose(np.reshape(alignments, (3, 5, 6)), flat_alignments, atol=1e-7)
@@ -57,7 +57,7 @@ def test_doubly_stochastic_penalty_against_its_formula():
     decoder = _decoder(doubly_stochastic=0.7)
     target = TARGET.copy()
     target[2, 3:] = 0  # padded steps are left out
-    _, alignments = decoder(target, FEATURES, encoder_mask=SPATIAL_MASK, return_alignments=True)
+    _, alignments = decoder(target, FEATURES, encoder_mask=SPATIAL_MASK, return_attention_scores=True)
     coverage = (np.reshape(alignments, (3, 5, 6)) * (target != 0)[..., None]).sum(1)
     mask = SPATIAL_MASK.reshape(3, 6)
     expected = 0.7 * np.mean(np.where(mask, (1 - coverage) ** 2, 0).sum(-1))
@@ -76,7 +76,7 @@ def test_initial_state_from_the_mean_of_the_features():
 
 
 def test_reinforce_adds_the_papers_surrogate_and_trains_the_scores():
-    sampler = HardSampler(estimator="reinforce", entropy_weight=0.1, seed=0)
+    sampler = HardAttention(estimator="reinforce", entropy_weight=0.1, seed=0)
     decoder = _decoder(sampling=sampler)
     with pytest.raises(ValueError, match="targets"):
         decoder(TARGET, FEATURES, training=True)
@@ -92,7 +92,7 @@ def test_reinforce_adds_the_papers_surrogate_and_trains_the_scores():
 
 
 def test_reinforce_and_straight_through_models_fit():
-    for sampler in (HardSampler(estimator="reinforce", seed=0), HardSampler(seed=0)):
+    for sampler in (HardAttention(estimator="reinforce", seed=0), HardAttention(seed=0)):
         target, features, targets = keras.Input((None,), dtype="int32"), keras.Input((2, 3, 4)), \
             keras.Input((None,), dtype="int32")
         decoder = _decoder(sampling=sampler, initial_state_from_memory=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_seqattn.export import Vocabulary
+from keras_seqattn.text import Vocabulary
 from keras_seqattn.text import StartEndPacker, Tokenizer
 
 RAGGED = [[5, 6, 7], [8], [], [9, 10, 11, 12, 13, 14]]

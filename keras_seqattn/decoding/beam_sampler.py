@@ -1,18 +1,19 @@
-"""Beam search over any step function, as one XLA-compiled loop with static shapes. TensorFlow only."""
+"""Beam search over any step function, as one loop with static shapes. TensorFlow only."""
 
+import keras
 import tensorflow as tf
 
+from keras_seqattn import checks
 from keras_seqattn.decoding import contract
 from keras_seqattn.decoding.sampler import Sampler
-from keras_seqattn.ops import checks
 
 RANKINGS = ("gnmt", "tensorflow_addons")
 
 
-def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_length,
-                length_penalty=0.0, coverage_penalty=0.0, return_alignments=False, jit_compile="auto",
-                ranking="gnmt", prompt=None, prompt_mask=None, prefill_fn=None, stop_ids=None):
-    """Keep the `beam_width` best hypotheses per input at every step; return them best first.
+@keras.saving.register_keras_serializable(package="keras_seqattn")
+class BeamSampler(Sampler):
+    """Keeps the `beam_width` best hypotheses per input at every step and returns them best first:
+    its own loop, since it tracks several hypotheses per input.
 
     score(Y) = log P(Y | X) / lp(Y) + cp(X; Y), with the GNMT penalties (Wu et al., 2016, eq. 14):
     lp(Y) = ((5 + |Y|) / 6)^α with α = `length_penalty` (|Y| counts the end token), and
@@ -27,61 +28,23 @@ def beam_search(step_fn, initial_state, start_ids, end_id, beam_width, max_lengt
     rankings are the same.
 
     Args:
-        step_fn: `step_fn(token_ids, state, step) -> (logits, new_state)` (the contract of
-            `keras_seqattn.decoding.contract`), called on `batch * beam_width` rows (hypothesis
-            k of input b in row b * beam_width + k). For the coverage penalty and
-            `return_alignments`, the state is a dict whose `"attention"` entry holds this step's
-            alignment `(batch * beam_width, source_length)`.
-        initial_state: nested structure of tensors with leading dimension `batch` (an RNN state, a
-            Transformer cache, the encoder outputs); the search tiles it across the beam and
-            reorders it as hypotheses are chosen (leaves the step returns unchanged, the very same
-            tensors, are left in place: they are equal for every hypothesis of an input).
-        start_ids: `(batch,)` int (a tensor, a NumPy array, a list or a tuple), the first tokens.
-        end_id: int, the token that ends a hypothesis. A finished hypothesis is never extended:
-            its score and length stay as they are.
         beam_width: int, the number of hypotheses kept per input.
-        max_length: int, the number of tokens generated at most.
         length_penalty: α ≥ 0 (0: plain summed log-probabilities).
-        coverage_penalty: β ≥ 0 (0: none).
-        return_alignments: also return the alignment history of the chosen hypotheses.
-        jit_compile: as in `greedy_search`. Calls with the same `step_fn` and
-            settings reuse one traced function (kept while `step_fn`'s owner lives, without
-            keeping it alive); XLA compiles once per input shape.
+        coverage_penalty: β ≥ 0 (0: none); it needs a state with the attention weights.
         ranking: "gnmt" (Wu et al.'s score at every step) or "tensorflow_addons" (see above).
-        prompt: as in `greedy_search`; with a prompt, |Y| counts the generated tokens, and the
-            result is `Generated` with `(batch, beam_width, ...)` sequences and lengths.
-        prompt_mask: as in `greedy_search`.
-        prefill_fn: as in `greedy_search`.
-        stop_ids: as in `greedy_search`.
 
-    Returns `Decoded(sequences, scores)`: `sequences (batch, beam_width, max_length)` int32, best
-    first, filled with `end_id` after the end token, and `scores (batch, beam_width)` float32; with
-    `return_alignments`, `DecodedWithAlignments(..., alignments)`, `alignments (batch, beam_width,
-    max_length, source_length)` (zero after the end).
+    Call arguments: as `Sampler`'s. `step_fn` runs on `batch * beam_width` rows (hypothesis k of
+    input b in row b * beam_width + k); for the coverage penalty and `return_attention_scores`,
+    its state is a dict whose `"attention"` entry holds this step's weights `(batch * beam_width,
+    source_length)`. The initial state, with leading dimension `batch`, is tiled across the beam
+    and reordered as hypotheses are chosen (leaves the step returns unchanged, the very same
+    tensors, are left in place: they are equal for every hypothesis of an input). A finished
+    hypothesis is never extended: its score and length stay as they are.
 
-    Example (a bigram model; greedy decoding would give [2, 2, 2], log-probability -2.75):
-    >>> table = tf.math.log([[.1, .6, .3], [.5, .1, .4], [.35, .25, .4]])
-    >>> def step_fn(token_ids, state, step):
-    ...     return tf.gather(table, token_ids), state
-    >>> sequences, scores = beam_search(step_fn, {}, tf.constant([2]), end_id=0, beam_width=2,
-    ...                                 max_length=3)
-    >>> print(sequences.numpy().tolist(), scores.numpy().round(2))
-    [[[0, 0, 0], [2, 2, 2]]] [[-1.05 -2.75]]
-    """
-    checks.check_positive_int("beam_width", beam_width)
-    checks.check_number("length_penalty", length_penalty, 0, strict=False)
-    checks.check_number("coverage_penalty", coverage_penalty, 0, strict=False)
-    checks.check_choice("ranking", ranking, RANKINGS)
-    if coverage_penalty:
-        contract.check_attention(initial_state, "coverage_penalty")
-    sampler = BeamSampler(beam_width, length_penalty, coverage_penalty, ranking)
-    return sampler(step_fn, initial_state, start_ids, end_id, max_length, return_alignments, jit_compile,
-                   prompt=prompt, prompt_mask=prompt_mask, prefill_fn=prefill_fn, stop_ids=stop_ids)
-
-
-class BeamSampler(Sampler):
-    """Keeps the `beam_width` best hypotheses per input at every step (see `beam_search`): its
-    own loop, since it tracks several hypotheses per input.
+    Returns a `Decoded` result with `sequences (batch, beam_width, max_length)` (with a prompt,
+    `(batch, beam_width, P + max_length)`, and |Y| counts the generated tokens), best first,
+    `scores (batch, beam_width)` and, when asked, `attention_scores (batch, beam_width,
+    max_length, source_length)`.
 
     Example:
     >>> table = tf.math.log([[.1, .6, .3], [.9, .05, .05], [.2, .5, .3]])
@@ -91,48 +54,51 @@ class BeamSampler(Sampler):
     TensorShape([1, 2, 3])
     """
 
-    name = "beam_search"
+    name = "beam"
 
-    def __init__(self, beam_width, length_penalty=0.0, coverage_penalty=0.0, ranking="gnmt"):
+    def __init__(self, beam_width=5, length_penalty=0.0, coverage_penalty=0.0, ranking="gnmt"):
+        checks.check_positive_int("beam_width", beam_width)
+        checks.check_number("length_penalty", length_penalty, 0, strict=False)
+        checks.check_number("coverage_penalty", coverage_penalty, 0, strict=False)
+        checks.check_choice("ranking", ranking, RANKINGS)
         self.beam_width, self.ranking = beam_width, ranking
         self.length_penalty, self.coverage_penalty = float(length_penalty), float(coverage_penalty)
 
     def rows_per_input(self):
         return self.beam_width
 
-    def settings(self):
-        return (self.beam_width, self.length_penalty, self.coverage_penalty, self.ranking)
+    def check_state(self, initial_state, return_attention_scores):
+        super().check_state(initial_state, return_attention_scores)
+        if self.coverage_penalty:
+            contract.check_attention(initial_state, "coverage_penalty")
+
+    def get_config(self):
+        return dict(beam_width=self.beam_width, length_penalty=self.length_penalty,
+                    coverage_penalty=self.coverage_penalty, ranking=self.ranking)
 
     def loop(self, step_fn, prefill_fn, prompt, lengths, initial_state, seed, *, traced, end_id, max_length,
-             return_alignments, stop_ids, prompted):
+             return_attention_scores, stop_ids):
         """The loop of `Sampler.loop` over `beam_width` hypotheses per input: while a row is
         inside its prompt every hypothesis takes the prompt's token at no cost; then the best
         candidates of all hypotheses are kept."""
         beam_width, alpha, beta = self.beam_width, self.length_penalty, self.coverage_penalty
-        track_attention = bool(beta) or return_alignments
-        batch, prompt_length = tf.shape(prompt)[0], tf.shape(prompt)[1]
-        total = prompt_length + max_length
-        buffer = tf.concat([tf.where(tf.range(prompt_length)[None, :] < lengths[:, None], prompt, end_id),
-                            tf.fill([batch, max_length], end_id)], axis=1)
-        state, first = initial_state, 0
-        if prefill_fn is not None:
-            state = prefill_fn(prompt, initial_state)
-            tf.nest.assert_same_structure(initial_state, state)
-            first = tf.reduce_min(lengths) - 1
+        track_attention = bool(beta) or return_attention_scores
+        buffer, state, first = self.begin(prefill_fn, prompt, lengths, initial_state, end_id, max_length)
+        batch, total = tf.shape(buffer)[0], tf.shape(buffer)[1]
         zeros = tf.zeros([batch, beam_width])
         start = dict(
-            step=tf.cast(first, tf.int32), state=tf.nest.map_structure(lambda x: tf.repeat(x, beam_width, axis=0), state),
+            step=first, state=tf.nest.map_structure(lambda x: tf.repeat(x, beam_width, axis=0), state),
             buffer=tf.tile(buffer[:, None], [1, beam_width, 1]),
             # Only the first hypothesis is live at the start, so the first step expands it alone.
             log_probs=tf.tile([[0.0] + [-float("inf")] * (beam_width - 1)], [batch, 1]),
             lengths=zeros, finished=tf.zeros_like(zeros, tf.bool), scores=zeros, ends=tf.tile(lengths[:, None],
                                                                                              [1, beam_width]),
-            coverage=(), alignments=())
+            coverage=(), attention=())
         if track_attention:
             source_length = tf.shape(initial_state[contract.ATTENTION])[1]
             start["coverage"] = tf.zeros([batch, beam_width, source_length])
-            if return_alignments:
-                start["alignments"] = tf.zeros([batch, beam_width, total, source_length])
+            if return_attention_scores:
+                start["attention"] = tf.zeros([batch, beam_width, total, source_length])
         stops = tf.constant(stop_ids)
 
         def body(loop):
@@ -183,23 +149,16 @@ class BeamSampler(Sampler):
                        buffer=contract.write_at(reorder(loop["buffer"]), t + 1, new_tokens, axis=2))
             if track_attention:
                 new["coverage"] = reorder(coverage)
-                if return_alignments:
-                    new["alignments"] = contract.write_at(reorder(loop["alignments"]), t + 1, reorder(attention),
-                                                          axis=2)
+                if return_attention_scores:
+                    new["attention"] = contract.write_at(reorder(loop["attention"]), t + 1, reorder(attention), axis=2)
             rows = tf.reshape(beam + beam_width * tf.range(batch)[:, None], [-1])
             # A leaf the step passed through unchanged (encoder outputs, projected keys, a cross-
             # attention cache) is the same for every hypothesis of an input: it needs no reordering.
             new["state"] = tf.nest.map_structure(lambda x, old: x if x is old else tf.gather(x, rows),
                                                  state, loop["state"])
-            return (contract.keep_shapes(new, loop),)
+            return new
 
-        (done,) = tf.while_loop(lambda loop: (loop["step"] < total - 1) & ~tf.reduce_all(loop["finished"]), body,
-                                (start,))
-        if prompted:
-            return contract.Generated(done["buffer"], done["scores"], done["ends"])
-        if return_alignments:
-            return contract.DecodedWithAlignments(done["buffer"][..., 1:], done["scores"], done["alignments"][:, :, 1:])
-        return contract.Decoded(done["buffer"][..., 1:], done["scores"])
+        return self.run(body, start)
 
 
 def _length_penalty(lengths, alpha):

@@ -1,11 +1,11 @@
-"""Hard attention: HardSampler and the `sampling` switch of the attention layers."""
+"""Hard attention: HardAttention and the `sampling` switch of the attention layers."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_seqattn import BahdanauAttention, HardSampler, LuongAttention, ScaledDotProduct, ops
+from keras_seqattn import BahdanauAttention, HardAttention, LuongAttention, ScaledDotProduct, ops
 from tests.harness import run_layer_test
 
 RNG = np.random.default_rng(0)
@@ -17,7 +17,7 @@ WEIGHTS = np.array([0.5, 0.3, 0.15, 0.05, 0.0], "float32")
 
 @pytest.mark.parametrize("estimator", ["straight_through", "reinforce"])
 def test_draws_follow_the_weights_and_never_a_masked_position(estimator):
-    sampler = HardSampler(estimator=estimator, seed=3)
+    sampler = HardAttention(estimator=estimator, seed=3)
     draws = sampler(np.tile(WEIGHTS, (20000, 1)), training=True).numpy()
     assert np.all(draws.sum(-1) == 1.0) and set(np.unique(draws)) == {0.0, 1.0}  # exactly one-hot
     np.testing.assert_allclose(draws.mean(0), WEIGHTS, atol=0.01)
@@ -25,9 +25,9 @@ def test_draws_follow_the_weights_and_never_a_masked_position(estimator):
 
 
 def test_inference_is_the_argmax_or_the_expectation():
-    np.testing.assert_array_equal(HardSampler()(WEIGHTS[None], training=False), [[1, 0, 0, 0, 0]])
-    np.testing.assert_array_equal(HardSampler(inference="expectation")(WEIGHTS[None], training=False), [WEIGHTS])
-    np.testing.assert_array_equal(HardSampler()(np.zeros((1, 5), "float32"), training=True), np.zeros((1, 5)))
+    np.testing.assert_array_equal(HardAttention()(WEIGHTS[None], training=False), [[1, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(HardAttention(inference="expectation")(WEIGHTS[None], training=False), [WEIGHTS])
+    np.testing.assert_array_equal(HardAttention()(np.zeros((1, 5), "float32"), training=True), np.zeros((1, 5)))
 
 
 def test_straight_through_gradient_is_the_gumbel_softmax_one():
@@ -44,7 +44,7 @@ def test_straight_through_gradient_is_the_gumbel_softmax_one():
 
 
 def test_score_function_loss_and_its_baseline():
-    sampler = HardSampler(estimator="reinforce", reward_weight=2.0, entropy_weight=0.5, baseline_decay=0.75)
+    sampler = HardAttention(estimator="reinforce", reward_weight=2.0, entropy_weight=0.5, baseline_decay=0.75)
     log_prob, entropy, loss = np.array([-1.0, -2.0], "float32"), np.array([0.3, 0.5], "float32"), np.array([4.0, 2.0])
     value = sampler.score_function_loss(log_prob, entropy, loss)  # baseline 0 at first
     np.testing.assert_allclose(value, 2.0 * np.mean((loss - 0.0) * log_prob) - 0.5 * np.mean(entropy), rtol=1e-6)
@@ -54,8 +54,8 @@ def test_score_function_loss_and_its_baseline():
 
 
 @pytest.mark.parametrize("layer", [
-    lambda: BahdanauAttention(6, sampling=HardSampler(seed=1)),
-    lambda: LuongAttention("general", sampling=HardSampler(estimator="reinforce", seed=1)),
+    lambda: BahdanauAttention(6, sampling=HardAttention(seed=1)),
+    lambda: LuongAttention("general", sampling=HardAttention(estimator="reinforce", seed=1)),
 ])
 def test_score_layers_read_the_drawn_position(layer):
     attention = layer()
@@ -71,7 +71,7 @@ def test_score_layers_read_the_drawn_position(layer):
 
 
 def test_scaled_dot_product_grouped_heads():
-    attention = ScaledDotProduct(sampling=HardSampler(seed=2))
+    attention = ScaledDotProduct(sampling=HardAttention(seed=2))
     query, key = RNG.normal(size=(2, 3, 4, 8)).astype("float32"), RNG.normal(size=(2, 5, 2, 8)).astype("float32")
     value = RNG.normal(size=(2, 5, 2, 6)).astype("float32")
     context, weights, positions = attention(query, key, value, return_attention_scores=True, training=True)
@@ -82,8 +82,8 @@ def test_scaled_dot_product_grouped_heads():
 
 @pytest.mark.parametrize("layer_cls, init, inputs", [
     (BahdanauAttention, dict(units=6, sampling="hard"), dict(query=QUERY, value=VALUE, value_mask=VALUE_MASK)),
-    (LuongAttention, dict(score_mode="concat", sampling={"class_name": "HardSampler", "module": None,
-                                                         "registered_name": "keras_seqattn>HardSampler",
+    (LuongAttention, dict(score_mode="concat", sampling={"class_name": "HardAttention", "module": None,
+                                                         "registered_name": "keras_seqattn>HardAttention",
                                                          "config": {"estimator": "straight_through",
                                                                     "temperature": 0.5, "seed": 4}}),
      dict(query=QUERY, value=VALUE)),
@@ -98,7 +98,7 @@ def test_straight_through_trains_the_score_weights_reproducibly():
     def train(seed):
         keras.utils.set_random_seed(0)
         query, value = keras.Input((3, 6)), keras.Input((7, 5))
-        attention = BahdanauAttention(6, sampling=HardSampler(temperature=0.5, seed=seed))
+        attention = BahdanauAttention(6, sampling=HardAttention(temperature=0.5, seed=seed))
         model = keras.Model([query, value], attention(query, value))
         model.compile(keras.optimizers.SGD(0.1), "mse")
         before = [w.numpy().copy() for w in attention.trainable_weights]
@@ -121,14 +121,14 @@ def test_straight_through_trains_the_score_weights_reproducibly():
 ])
 def test_bad_sampler_arguments(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
-        HardSampler(**kwargs)
+        HardAttention(**kwargs)
 
 
 @pytest.mark.parametrize("make, argument", [
     (lambda: BahdanauAttention(4, sampling="argmax"), "sampling"),
     (lambda: BahdanauAttention(4, sampling="hard", dropout=0.1), "sampling"),
     (lambda: LuongAttention(sampling="hard", monotonic=True), "sampling"),
-    (lambda: ScaledDotProduct(sampling="hard", flash=True), "sampling"),
+    (lambda: ScaledDotProduct(sampling="hard", flash_attention=True), "sampling"),
 ])
 def test_bad_layer_arguments(make, argument):
     with pytest.raises(ValueError, match=argument):
@@ -136,7 +136,7 @@ def test_bad_layer_arguments(make, argument):
 
 
 def test_expectation_probability_mixes_in_soft_rows_that_reinforce_ignores():
-    sampler = HardSampler(estimator="reinforce", expectation_probability=0.3, seed=9)
+    sampler = HardAttention(estimator="reinforce", expectation_probability=0.3, seed=9)
     weights = np.tile(WEIGHTS, (4000, 1))
     positions = sampler(weights, training=True).numpy()
     soft = np.all(positions == WEIGHTS, axis=-1)
@@ -145,4 +145,4 @@ def test_expectation_probability_mixes_in_soft_rows_that_reinforce_ignores():
     log_prob = ops.position_log_prob(weights, positions).numpy()
     assert np.all(log_prob[soft] == 0) and np.all(log_prob[~soft] < 0)
     with pytest.raises(ValueError, match="expectation_probability"):
-        HardSampler(expectation_probability=1.5)
+        HardAttention(expectation_probability=1.5)

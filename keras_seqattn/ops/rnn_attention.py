@@ -4,7 +4,7 @@ compile with XLA where the attention policy says so. Every Keras backend."""
 
 from keras import ops
 
-from keras_seqattn.ops import checks
+from keras_seqattn import checks
 from keras_seqattn.ops.attention import masked_softmax
 from keras_seqattn.ops.masks import combine_masks, local_window_mask
 from keras_seqattn.ops.policy import get_policy
@@ -62,6 +62,8 @@ _SCORE_ARGS_DOC = """
     |s - p_t| <= D are attended, and `gaussian=True` multiplies the weights by
     exp(-(s - p_t)² / (2(D/2)²)) (they then no longer sum to 1, as in the paper).
     `dropout_multiplier` (see `dropout_multiplier`) scales the weights used for the context.
+    `policy`: the `AttentionPolicy` whose plan says whether the kernel compiles with XLA (default:
+    `get_policy()`).
     Returns `(context (batch, Tq, dv), weights (batch, Tq, Tk))`; the softmax runs in float32 and a
     query with no key to attend gets zero weights and a zero context.
 """
@@ -69,7 +71,7 @@ _SCORE_ARGS_DOC = """
 
 def additive_attention(
     query, key, value, attention_v, bias=None, mask=None, window_centers=None, window=None,
-    gaussian=False, dropout_multiplier=None,
+    gaussian=False, dropout_multiplier=None, *, policy=None,
 ):
     """Additive attention over projected queries `(batch, Tq, U)` and keys `(batch, Tk, U)`:
     weights = softmax(vᵀ tanh(q + k + b)) (`attention_v`, `bias`: `(U,)`), context = weights · value.
@@ -85,13 +87,13 @@ def additive_attention(
     centers, window = _local_window(query, key, value, mask, window_centers, window, gaussian)
     return _additive_kernel(
         query, key, value, attention_v, bias, mask, centers, window, dropout_multiplier,
-        xla=get_policy().compile == "always", gaussian=bool(gaussian),
+        xla=(policy or get_policy()).plan().xla, gaussian=bool(gaussian),
     )
 
 
 def dot_attention(
     query, key, value, scale=None, mask=None, window_centers=None, window=None,
-    gaussian=False, dropout_multiplier=None,
+    gaussian=False, dropout_multiplier=None, *, policy=None,
 ):
     """Dot-score attention: weights = softmax(scale · qᵀk), context = weights · value, for
     `query` `(batch, Tq, d)`, `key` `(batch, Tk, d)`, `value` `(batch, Tk, dv)`.
@@ -106,7 +108,7 @@ def dot_attention(
     centers, window = _local_window(query, key, value, mask, window_centers, window, gaussian)
     return _dot_kernel(
         query, key, value, scale, mask, centers, window, dropout_multiplier,
-        xla=get_policy().compile == "always", gaussian=bool(gaussian),
+        xla=(policy or get_policy()).plan().xla, gaussian=bool(gaussian),
     )
 
 

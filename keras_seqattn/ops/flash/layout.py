@@ -1,4 +1,4 @@
-"""The block layout the blocked kernels share (a sequence cut into zero-padded blocks, and put
+"""The block layout the flash kernels share (a sequence cut into zero-padded blocks, and put
 back together) and their matrix products in the inputs' precision. TensorFlow only."""
 
 import tensorflow as tf
@@ -9,6 +9,11 @@ def product(equation, a, b):
     two operands' dtypes: the float32 operand is cast down), returned in float32."""
     compute = a.dtype if a.dtype != tf.float32 else b.dtype
     return tf.cast(tf.einsum(equation, tf.cast(a, compute), tf.cast(b, compute)), tf.float32)
+
+
+def block_count(length, block):
+    """How many blocks of `block` cover `length`."""
+    return (length + block - 1) // block
 
 
 def blocks(x, block, blocks):

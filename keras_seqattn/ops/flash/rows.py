@@ -1,11 +1,11 @@
-"""Whole-row tiles of the blocked path (see flash.py): each block of queries against all S keys
+"""Whole-row tiles of the flash path (see tiles.py): each block of queries against all S keys
 (or, with causality, the keys up to its last row) in one exact softmax, forward and backward.
 TensorFlow only."""
 
 import tensorflow as tf
 
 from keras_seqattn.ops.masks import LOWEST_SCORE
-from keras_seqattn.ops.tiling import blocks, product, unblock
+from keras_seqattn.ops.flash.layout import block_count, blocks, product, unblock
 
 
 class RowBlocks:
@@ -14,7 +14,7 @@ class RowBlocks:
 
     def __init__(self, q_len, k_len, query_block, mask, mask_per_query, causal, parallel):
         self.q_len, self.k_len, self.qb, self.causal, self.parallel = q_len, k_len, query_block, causal, parallel
-        self.nq = (q_len + query_block - 1) // query_block
+        self.nq = block_count(q_len, query_block)
         self.mask, self.mask_per_query, self.attended = mask, mask_per_query, None
         if mask is not None:  # (B|1, H|1, nq|1, qb|1, S|1)
             if not causal:  # rows with no key to attend get zeros, at the output (cheaper than the weights)

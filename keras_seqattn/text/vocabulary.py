@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from keras_seqattn.ops import checks
+from keras_seqattn import checks
 
 _PUNCTUATION = r"([^\w\s])"  # each punctuation mark is a token of its own
 

@@ -13,7 +13,7 @@ float16 inputs stay so; oneDNN and GPUs accumulate them in float32), everything 
 scores once computed, the softmax and its statistics (running max, sum, log-sum-exp), the output
 and gradient accumulators, as FlashAttention does.
 
-Whole rows (`key_block=None`, flash_rows.py): while a block of queries times all S keys is small, each query
+Whole rows (`key_block=None`, rows.py): while a block of queries times all S keys is small, each query
 block's scores over every key get an exact softmax in one step (TensorFlow's fused softmax
 kernel), with no running maximum to rescale, and the gradient recomputes them the same way. With
 causality (`key_block="causal_rows"`), query block i takes only the keys up to its last row, so
@@ -21,8 +21,8 @@ the work above the diagonal is skipped as the online tiles skip it; its key leng
 block to block, which XLA cannot compile: inside an XLA context the online tiles run instead.
 Memory stays O(query_block · S).
 
-This is the TensorFlow path of `scaled_dot_product_attention` (ops/attention.py), which picks it
-and its tiles from the attention policy (ops/policy.py).
+This is the TensorFlow path of `scaled_dot_product_attention` (ops/attention.py), which runs it
+with the tiles of the attention policy's plan (ops/policy.py).
 """
 
 import functools
@@ -31,8 +31,9 @@ import tensorflow as tf
 
 from tensorflow.python.ops import control_flow_util  # whether a graph is being compiled by XLA
 
-from keras_seqattn.ops.flash_rows import RowBlocks, rows_backward, rows_forward
-from keras_seqattn.ops.tiling import blocks, product, unblock
+from keras_seqattn.ops.flash.rows import RowBlocks, rows_backward, rows_forward
+from keras_seqattn.ops.flash.layout import block_count, blocks, product, unblock
+from keras_seqattn.ops.policy import CAUSAL_ROWS, WHOLE_ROWS
 
 
 def in_xla_context():
@@ -50,11 +51,8 @@ def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, m
     w - 1 positions away from it. `bias` (B|1, H|1, T|1, S|1), float32, is added to the scaled
     scores (`bias_axes`: which of its four axes are full rather than 1), and `alibi_slopes` (H,) adds
     slope_h · (j - position) per tile. `key_block=None` tiles whole rows, `"causal_rows"` causal
-    rows (neither with a window, a bias or ALiBi). `parallel_iterations`: tiles a loop may run at
-    once outside XLA."""
-    if key_block is None and is_causal:
-        raise ValueError("Whole-row tiles (`key_block=None`) take no causal mask: give a `key_block`. "
-                         f"Received: key_block=None, is_causal={is_causal}")
+    rows (the policy plans neither with a window, an offset, a bias or ALiBi).
+    `parallel_iterations`: tiles a loop may run at once outside XLA."""
     dtype = query.dtype
     heads, kv_heads = tf.shape(query)[2], tf.shape(key)[2]
     key, value = (tf.repeat(x, heads // kv_heads, axis=2) for x in (key, value))
@@ -62,12 +60,9 @@ def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, m
     compute = dtype if dtype in (tf.bfloat16, tf.float16) else tf.float32  # the products' precision
     query, key, value = (tf.transpose(tf.cast(x, compute), [0, 2, 1, 3]) for x in (query, key, value))
     query = query * tf.cast(scale, compute)
-    banded = window is not None or offset is not None or bias is not None or alibi_slopes is not None
-    if key_block == "causal_rows" and (banded or in_xla_context()):  # varying key lengths: online tiles
+    if key_block == CAUSAL_ROWS and in_xla_context():  # XLA cannot compile varying key lengths
         key_block = query_block
-    if key_block is None and banded:
-        raise ValueError("Whole-row tiles take no window, offset, bias or ALiBi: give a `key_block`.")
-    if key_block is None or key_block == "causal_rows":
+    if key_block in (WHOLE_ROWS, CAUSAL_ROWS):
         rows = RowBlocks(tf.shape(query)[2], tf.shape(key)[2], query_block, mask, mask_per_query,
                          key_block is not None, parallel_iterations)
         attend = _differentiable(functools.partial(rows_forward, rows), functools.partial(rows_backward, rows))
@@ -91,8 +86,7 @@ class _Tiles:
                  parallel, window, offset, bias, bias_axes, alibi_slopes):
         self.q_len, self.k_len, self.parallel = q_len, k_len, parallel
         self.qb, self.kb, self.is_causal, self.window, self.offset = query_block, key_block, is_causal, window, offset
-        self.nq = (q_len + query_block - 1) // query_block
-        self.nk = (k_len + key_block - 1) // key_block
+        self.nq, self.nk = block_count(q_len, query_block), block_count(k_len, key_block)
         self.mask, self.mask_per_query, self.mask_per_key = mask, mask_per_query, mask_per_key
         if mask is not None:  # (B|1, H|1, nq|1, qb|1, nk|1, kb|1), padding masked
             self.mask = self.tile_layout(mask, mask_per_query, mask_per_key)

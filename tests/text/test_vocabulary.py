@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_seqattn.export import Vocabulary
+from keras_seqattn.text import Vocabulary
 
 
 def test_characters_round_trip_with_non_ascii_and_reserved_ids():

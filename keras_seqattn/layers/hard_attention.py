@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_seqattn.ops import checks
+from keras_seqattn import checks, deprecation
 from keras_seqattn.ops import hard
 
 ESTIMATORS = ("straight_through", "reinforce")
@@ -9,9 +9,9 @@ INFERENCE = ("argmax", "expectation")
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
-class HardSampler(keras.layers.Layer):
+class HardAttention(keras.layers.Layer):
     """Hard ("stochastic") attention (Xu et al., 2015, section 4.1): the positions an attention
-    layer reads, drawn from its weights. Pass `sampling=HardSampler(...)` (or `sampling="hard"` for
+    layer reads, drawn from its weights. Pass `sampling=HardAttention(...)` (or `sampling="hard"` for
     the defaults) to `BahdanauAttention`, `LuongAttention` or `ScaledDotProduct`.
 
     s ~ Multinoulli(α),  ẑ = Σ_i s_i v_i   (while training; masked positions are never drawn)
@@ -50,7 +50,7 @@ class HardSampler(keras.layers.Layer):
     with no position, or the weights themselves with `inference="expectation"` at inference.
 
     Example:
-    >>> sampler = HardSampler(seed=0)
+    >>> sampler = HardAttention(seed=0)
     >>> weights = keras.ops.convert_to_tensor([[0.1, 0.7, 0.2, 0.0]])
     >>> sampler(weights, training=False).numpy().tolist()
     [[0.0, 1.0, 0.0, 0.0]]
@@ -123,16 +123,26 @@ class HardSampler(keras.layers.Layer):
         return config
 
 
-def get_sampler(sampling, seed=None):
-    """`sampling` ("soft", "hard", a HardSampler or its serialized config) as a HardSampler, or None
-    for soft attention."""
+@keras.saving.register_keras_serializable(package="keras_seqattn")
+class HardSampler(HardAttention):
+    """Deprecated: `HardAttention` (the same layer under its old name, so that files saved with it
+    still load)."""
+
+    def __init__(self, *args, **kwargs):
+        deprecation.warn("`keras_seqattn.HardSampler`", "`keras_seqattn.HardAttention`")
+        super().__init__(*args, **kwargs)
+
+
+def get_hard_attention(sampling, seed=None):
+    """`sampling` ("soft", "hard", a HardAttention or its serialized config) as a HardAttention, or
+    None for soft attention."""
     if isinstance(sampling, dict):
         sampling = keras.saving.deserialize_keras_object(sampling)
-    if isinstance(sampling, HardSampler):
+    if isinstance(sampling, HardAttention):
         return sampling
     checks.check_choice("sampling", sampling, ("soft", "hard"))
-    return HardSampler(seed=seed) if sampling == "hard" else None
+    return HardAttention(seed=seed) if sampling == "hard" else None
 
 
-def serialize_sampler(sampler):
+def serialize_hard_attention(sampler):
     return "soft" if sampler is None else keras.saving.serialize_keras_object(sampler)

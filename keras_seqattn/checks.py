@@ -82,9 +82,9 @@ def check_number(name, value, minimum, strict):
         raise ValueError(f"`{name}` must be a number {'>' if strict else '>='} {minimum}. Received: {name}={value!r}")
 
 
-def check_flash(value):
+def check_flash_attention(value):
     if value is not None and not isinstance(value, bool):
-        raise ValueError(f"`flash` must be None, True or False. Received: flash={value!r}")
+        raise ValueError(f"`flash_attention` must be None, True or False. Received: flash_attention={value!r}")
 
 
 def check_choice(name, value, choices):
