@@ -12,11 +12,10 @@ Run: python benchmarks/attention_core.py [--lengths 128 512 1024 2048 4096 8192]
 
 import argparse
 
-from common import interleaved_medians, matmul_ceiling, write  # first: it sets up torch's threads
-
 import keras
 import numpy as np
 import tensorflow as tf
+from common import interleaved_medians, matmul_ceiling, write  # first: it sets up torch's threads
 
 import keras_seqattn as ksa
 
@@ -36,9 +35,12 @@ def tf_peers(q, k, v, mask_kind, backward):
     def theirs(q, k, v):
         return keras.ops.dot_product_attention(q, k, v, mask=keras_mask, is_causal=causal)
 
-    peers = {"ours": tf.function(ours, jit_compile=False), "ours_xla": tf.function(ours, jit_compile=True),
-             "keras": tf.function(theirs, jit_compile=False),
-             "keras_xla": tf.function(theirs, jit_compile=True)}
+    peers = {
+        "ours": tf.function(ours, jit_compile=False),
+        "ours_xla": tf.function(ours, jit_compile=True),
+        "keras": tf.function(theirs, jit_compile=False),
+        "keras_xla": tf.function(theirs, jit_compile=True),
+    }
     if backward:
         peers = {name: _with_gradient(f) for name, f in peers.items()}
     return {name: (lambda f=f: f(q, k, v)) for name, f in peers.items()}
@@ -56,6 +58,7 @@ def layer_peers(q, mask_kind, backward):
 
         def attend(x, _layer=layer):
             return _layer(x, x, value_mask=value_mask, use_causal_mask=mask_kind == "causal", training=backward)
+
         run = _with_gradient(attend) if backward else tf.function(attend)
         peers[name] = lambda run=run: run(x)
     return peers
@@ -68,6 +71,7 @@ def _with_gradient(attend):
             tape.watch(inputs)
             output = attend(*inputs)
         return tape.gradient(output, inputs, output_gradients=tf.ones_like(output))
+
     return forward_backward
 
 
@@ -84,12 +88,13 @@ def torch_peer(q, k, v, mask_kind, backward):
         if not backward:
             with torch.no_grad():
                 return torch.nn.functional.scaled_dot_product_attention(
-                    q, k, v, attn_mask=mask, is_causal=mask_kind == "causal")
+                    q, k, v, attn_mask=mask, is_causal=mask_kind == "causal"
+                )
         inputs = [x.detach().requires_grad_() for x in (q, k, v)]
-        out = torch.nn.functional.scaled_dot_product_attention(*inputs, attn_mask=mask,
-                                                               is_causal=mask_kind == "causal")
+        out = torch.nn.functional.scaled_dot_product_attention(*inputs, attn_mask=mask, is_causal=mask_kind == "causal")
         out.backward(torch.ones_like(out))
         return [x.grad for x in inputs]
+
     return {"torch": run}
 
 
@@ -109,40 +114,66 @@ def main():
         for mode in args.modes:
             for mask_kind in args.masks:
                 backward = mode == "backward"
-                peers = {**tf_peers(q, k, v, mask_kind, backward), **torch_peer(q, k, v, mask_kind, backward),
-                         **layer_peers(q, mask_kind, backward)}
+                peers = {
+                    **tf_peers(q, k, v, mask_kind, backward),
+                    **torch_peer(q, k, v, mask_kind, backward),
+                    **layer_peers(q, mask_kind, backward),
+                }
                 seconds = interleaved_medians(peers, repeats=args.repeats, min_seconds=2.0)
                 flops = 4 * HEADS * length**2 * DEPTH * (3.5 if backward else 1.0)  # nominal, unmasked
                 best_keras = min(seconds["keras"], seconds["keras_xla"])
-                row = {"L": length, "mode": "forward+backward" if backward else "forward", "mask": mask_kind,
-                       **{f"{name} ms": s * 1e3 for name, s in seconds.items()},
-                       "ours GFLOP/s": flops / seconds["ours"] / 1e9,
-                       "ours / ceiling": flops / seconds["ours"] / 1e9 / ceiling,
-                       "speed-up vs keras (best)": best_keras / seconds["ours"]}
+                row = {
+                    "L": length,
+                    "mode": "forward+backward" if backward else "forward",
+                    "mask": mask_kind,
+                    **{f"{name} ms": s * 1e3 for name, s in seconds.items()},
+                    "ours GFLOP/s": flops / seconds["ours"] / 1e9,
+                    "ours / ceiling": flops / seconds["ours"] / 1e9 / ceiling,
+                    "speed-up vs keras (best)": best_keras / seconds["ours"],
+                }
                 if "torch" in seconds:
                     row["speed-up vs torch"] = seconds["torch"] / seconds["ours"]
                 row["MHA speed-up vs keras"] = seconds["keras_mha"] / seconds["ours_mha"]
                 rows.append(row)
                 print(row, flush=True)
-    columns = ["L", "mode", "mask", "ours ms", "ours_xla ms", "keras ms", "keras_xla ms", "torch ms",
-               "ours GFLOP/s", "ours / ceiling", "speed-up vs keras (best)", "speed-up vs torch",
-               "ours_mha ms", "keras_mha ms", "MHA speed-up vs keras"]
+    columns = [
+        "L",
+        "mode",
+        "mask",
+        "ours ms",
+        "ours_xla ms",
+        "keras ms",
+        "keras_xla ms",
+        "torch ms",
+        "ours GFLOP/s",
+        "ours / ceiling",
+        "speed-up vs keras (best)",
+        "speed-up vs torch",
+        "ours_mha ms",
+        "keras_mha ms",
+        "MHA speed-up vs keras",
+    ]
     causal = []
     for row in rows:
         if row["mask"] == "causal":
             plain = next(r for r in rows if r["L"] == row["L"] and r["mode"] == row["mode"] and r["mask"] == "none")
             causal.append(f"{row['mode']} L={row['L']}: {plain['ours ms'] / row['ours ms']:.2f}x")
-    write(args.name, rows, columns, "Attention core: B=1, 8 heads, d=64, float32",
-          notes=f"Causal speed-up over no mask, ours: {'; '.join(causal)}. "
-                f"Policy: {ksa.ops.get_policy()}. Forward+backward runs with training=True (as in fit), so "
-                "the policy keeps the dense path while its score matrices fit `training_budget`. "
-                f"Matmul ceiling (2048³ float32, XLA, its best run) in the same run: {ceiling:.0f} GFLOP/s. "
-                f"Medians of interleaved runs after warm-up: at least {args.repeats} rounds, more for "
-                "fast cells (about 2 s of runs, up to 200 rounds). GFLOP/s counts the unmasked 4·H·L²·d "
-                "(×3.5 for forward+backward), so causal runs show an effective rate. Speed-ups > 1 "
-                "mean ours is faster. `ours` runs in a tf.function (Keras's default on CPU), "
-                "`ours_xla` in a jit_compile=True one; the MHA columns time whole layers (width "
-                "512, self-attention, padding as `value_mask`).")
+    write(
+        args.name,
+        rows,
+        columns,
+        "Attention core: B=1, 8 heads, d=64, float32",
+        notes=f"Causal speed-up over no mask, ours: {'; '.join(causal)}. "
+        f"Policy: {ksa.ops.get_policy()}. Forward+backward runs with training=True (as in fit), so "
+        "the policy keeps the dense path while its score matrices fit `training_budget`. "
+        f"Matmul ceiling (2048³ float32, XLA, its best run) in the same run: {ceiling:.0f} GFLOP/s. "
+        f"Medians of interleaved runs after warm-up: at least {args.repeats} rounds, more for "
+        "fast cells (about 2 s of runs, up to 200 rounds). GFLOP/s counts the unmasked 4·H·L²·d "
+        "(×3.5 for forward+backward), so causal runs show an effective rate. Speed-ups > 1 "
+        "mean ours is faster. `ours` runs in a tf.function (Keras's default on CPU), "
+        "`ours_xla` in a jit_compile=True one; the MHA columns time whole layers (width "
+        "512, self-attention, padding as `value_mask`).",
+    )
 
 
 if __name__ == "__main__":

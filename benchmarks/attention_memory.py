@@ -30,8 +30,9 @@ print(json.dumps({"baseline MB": before / 1024, "peak MB": peak / 1024}))
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[4096, 8192, 16384])
-    parser.add_argument("--keras-max", type=int, default=8192,
-                        help="longest length keras is run at (its scores alone need 32·L² bytes)")
+    parser.add_argument(
+        "--keras-max", type=int, default=8192, help="longest length keras is run at (its scores alone need 32·L² bytes)"
+    )
     args = parser.parse_args()
     rows = []
     for length in args.lengths:
@@ -47,11 +48,14 @@ def main():
             row["keras / ours"] = row["keras peak MB"] / row["ours peak MB"]
         rows.append(row)
         print(row, flush=True)
-    write("attention_memory", rows, ["L", "ours peak MB", "keras peak MB", "keras / ours",
-                                     "ours baseline MB", "keras baseline MB"],
-          "Peak RSS of attention forward+backward: B=1, 8 heads, d=64, float32, no mask",
-          notes="Each cell is a fresh process (ru_maxrss); the baseline is the RSS after importing "
-                "TensorFlow and creating the inputs.")
+    write(
+        "attention_memory",
+        rows,
+        ["L", "ours peak MB", "keras peak MB", "keras / ours", "ours baseline MB", "keras baseline MB"],
+        "Peak RSS of attention forward+backward: B=1, 8 heads, d=64, float32, no mask",
+        notes="Each cell is a fresh process (ru_maxrss); the baseline is the RSS after importing "
+        "TensorFlow and creating the inputs.",
+    )
 
 
 if __name__ == "__main__":

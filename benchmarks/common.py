@@ -13,8 +13,8 @@ import time
 # runs next: measured, that made the peer timed right after torch up to 1.7x slower.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -31,8 +31,14 @@ def machine():
         flags = set(next(line.split(":", 1)[1].split() for line in lines if line.startswith("flags")))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "vector_extensions": [x for x in _VECTOR_EXTENSIONS if x in flags],
-            "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "vector_extensions": [x for x in _VECTOR_EXTENSIONS if x in flags],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def interleaved_medians(functions, repeats=5, warmup=2, min_seconds=0.0):
@@ -115,9 +121,14 @@ def write(name, rows, columns, title, notes=""):
     info = machine()
     with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
         json.dump({"machine": info, "rows": rows}, f, indent=1)
-    lines = [f"# {title}", "", f"Machine: {info['cpu']}, {info['cores']} cores "
-             f"({', '.join(info['vector_extensions']) or 'no AVX2'}); TensorFlow "
-             f"{info['tensorflow']}, Keras {info['keras']}, Python {info['python']}.", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores "
+        f"({', '.join(info['vector_extensions']) or 'no AVX2'}); TensorFlow "
+        f"{info['tensorflow']}, Keras {info['keras']}, Python {info['python']}.",
+        "",
+    ]
     if notes:
         lines += [notes, ""]
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]

@@ -10,10 +10,9 @@ Run: python benchmarks/decoding.py [--new-tokens 256] [--batch 4] [--repeats 5]
 import argparse
 import time
 
-from common import block, interleaved_medians, matmul_ceiling, write  # first: it sets up torch's threads
-
 import keras
 import tensorflow as tf
+from common import block, interleaved_medians, matmul_ceiling, write  # first: it sets up torch's threads
 
 import keras_seqattn as ksa
 from keras_seqattn.decoding import greedy_search
@@ -56,7 +55,8 @@ class LanguageModel(keras.Model):
     def uncached_step(self, token_ids, state, step):
         """The whole sequence again (causal, so positions after `step` do not matter)."""
         tokens = tf.tensor_scatter_nd_update(  # tokens[:, step] = token_ids
-            tf.transpose(state["tokens"]), [[step]], tf.cast(token_ids, "int32")[None])
+            tf.transpose(state["tokens"]), [[step]], tf.cast(token_ids, "int32")[None]
+        )
         tokens = tf.transpose(tokens)
         return self(tokens)[:, step] + NEVER_END, {"tokens": tokens}
 
@@ -75,10 +75,12 @@ def main():
     start_ids = tf.ones([args.batch], "int32")
     end_id = END
     searches = {
-        "cached": lambda: greedy_search(model.cached_step, model.cached_state(args.batch), start_ids,
-                                        end_id, args.new_tokens),
-        "uncached": lambda: greedy_search(model.uncached_step, model.uncached_state(args.batch),
-                                          start_ids, end_id, args.new_tokens),
+        "cached": lambda: greedy_search(
+            model.cached_step, model.cached_state(args.batch), start_ids, end_id=end_id, max_length=args.new_tokens
+        ),
+        "uncached": lambda: greedy_search(
+            model.uncached_step, model.uncached_state(args.batch), start_ids, end_id=end_id, max_length=args.new_tokens
+        ),
     }
     first = {}
     for name, search in searches.items():  # the first call traces and compiles
@@ -88,16 +90,27 @@ def main():
     same = tf.reduce_all(searches["cached"]()[0] == searches["uncached"]()[0]).numpy()
     seconds = interleaved_medians(searches, repeats=args.repeats, warmup=1)
     tokens = args.batch * args.new_tokens
-    rows = [{"decoding": name, "tokens/s": tokens / seconds[name], "ms per run": seconds[name] * 1e3,
-             "first call s": first[name], "trace + compile s": first[name] - seconds[name],
-             "speed-up vs uncached": seconds["uncached"] / seconds[name]} for name in searches]
-    write(args.name, rows, ["decoding", "tokens/s", "ms per run", "first call s", "trace + compile s",
-                            "speed-up vs uncached"],
-          f"Decoding {args.new_tokens} new tokens: {BLOCKS}-block decoder-only Transformer, d {DIM}, "
-          f"{HEADS} heads, FFN {FFN}, batch {args.batch}, float32, greedy",
-          notes=f"Medians of {args.repeats} interleaved runs after warm-up; trace + compile = the first "
-                f"call minus the median. Cached and uncached gave the same tokens: {bool(same)}. "
-                f"Matmul ceiling (2048³ float32, XLA, its best run) in the same run: {ceiling:.0f} GFLOP/s.")
+    rows = [
+        {
+            "decoding": name,
+            "tokens/s": tokens / seconds[name],
+            "ms per run": seconds[name] * 1e3,
+            "first call s": first[name],
+            "trace + compile s": first[name] - seconds[name],
+            "speed-up vs uncached": seconds["uncached"] / seconds[name],
+        }
+        for name in searches
+    ]
+    write(
+        args.name,
+        rows,
+        ["decoding", "tokens/s", "ms per run", "first call s", "trace + compile s", "speed-up vs uncached"],
+        f"Decoding {args.new_tokens} new tokens: {BLOCKS}-block decoder-only Transformer, d {DIM}, "
+        f"{HEADS} heads, FFN {FFN}, batch {args.batch}, float32, greedy",
+        notes=f"Medians of {args.repeats} interleaved runs after warm-up; trace + compile = the first "
+        f"call minus the median. Cached and uncached gave the same tokens: {bool(same)}. "
+        f"Matmul ceiling (2048³ float32, XLA, its best run) in the same run: {ceiling:.0f} GFLOP/s.",
+    )
 
 
 if __name__ == "__main__":

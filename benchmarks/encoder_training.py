@@ -11,13 +11,13 @@ import argparse
 import json
 import statistics
 
-# common first: it sets up torch's threads
-from common import interleaved_times, matmul_ceiling, peak_rss, reset_peak_rss, run_child, write
-
 import keras
 import keras_hub
 import numpy as np
 import tensorflow as tf
+
+# common first: it sets up torch's threads
+from common import interleaved_times, matmul_ceiling, peak_rss, reset_peak_rss, run_child, write
 
 import keras_seqattn as ksa
 
@@ -32,8 +32,7 @@ def build(peer, length, jit_compile):
     for _ in range(BLOCKS):
         x = encoder(intermediate_dim=FFN, num_heads=HEADS)(x)
     model = keras.Model(tokens, keras.layers.Dense(VOCAB)(x))  # (batch, L, VOCAB)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit_compile)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=jit_compile)
     return model
 
 
@@ -55,6 +54,7 @@ def epoch_runner(peer, length, steps, jit_compile):
     def run():
         history = model.fit(data, epochs=1, verbose=0)
         return tf.constant(history.history["loss"][-1])
+
     return run
 
 
@@ -89,27 +89,47 @@ def main():
         seconds = {peer: statistics.median(t) for peer, t in times.items()}
         memory = {peer: measure_rss(peer, length, args.steps, args.jit_compile) for peer in peers}
         tokens = args.steps * BATCH * length
-        row = {"L": length, **{f"{peer} tokens/s": tokens / s for peer, s in seconds.items()},
-               **{f"{peer} peak MB": memory[peer].get("peak MB", memory[peer].get("error")) for peer in peers},
-               **{f"{peer} above imports MB": memory[peer]["peak MB"] - memory[peer]["baseline MB"]
-                  for peer in peers if "peak MB" in memory[peer]},
-               "speed-up vs keras_hub": seconds["keras_hub"] / seconds["ours"]}
+        row = {
+            "L": length,
+            **{f"{peer} tokens/s": tokens / s for peer, s in seconds.items()},
+            **{f"{peer} peak MB": memory[peer].get("peak MB", memory[peer].get("error")) for peer in peers},
+            **{
+                f"{peer} above imports MB": memory[peer]["peak MB"] - memory[peer]["baseline MB"]
+                for peer in peers
+                if "peak MB" in memory[peer]
+            },
+            "speed-up vs keras_hub": seconds["keras_hub"] / seconds["ours"],
+        }
         row.update({f"{peer} epoch seconds": [round(t, 2) for t in times[peer]] for peer in peers})
         if all("peak MB" in m for m in memory.values()):
             row["RSS saved vs keras_hub"] = 1 - memory["ours"]["peak MB"] / memory["keras_hub"]["peak MB"]
         rows.append(row)
         print(row, flush=True)
-    columns = ["L", "ours tokens/s", "keras_hub tokens/s", "speed-up vs keras_hub", "ours peak MB",
-               "keras_hub peak MB", "RSS saved vs keras_hub", "ours above imports MB",
-               "keras_hub above imports MB", "ours epoch seconds", "keras_hub epoch seconds"]
-    write(args.name, rows, columns,
-          f"Encoder training: {BLOCKS} blocks, d {DIM}, {HEADS} heads, FFN {FFN}, batch {BATCH}, float32",
-          notes=f"`model.fit` with jit_compile={args.jit_compile} (Keras's default on CPU is False), "
-                f"Adam, {args.steps} batches per epoch; tokens/s from the median of {args.repeats} "
-                "interleaved epochs after a warm-up epoch; peak RSS of a fresh process that builds the "
-                "model and trains one epoch, and how much of it came after the imports (the peak is "
-                "reset once they are done, through /proc/self/clear_refs). Matmul ceiling (2048³ "
-                f"float32, XLA, its best run) in the same run: {ceiling:.0f} GFLOP/s.")
+    columns = [
+        "L",
+        "ours tokens/s",
+        "keras_hub tokens/s",
+        "speed-up vs keras_hub",
+        "ours peak MB",
+        "keras_hub peak MB",
+        "RSS saved vs keras_hub",
+        "ours above imports MB",
+        "keras_hub above imports MB",
+        "ours epoch seconds",
+        "keras_hub epoch seconds",
+    ]
+    write(
+        args.name,
+        rows,
+        columns,
+        f"Encoder training: {BLOCKS} blocks, d {DIM}, {HEADS} heads, FFN {FFN}, batch {BATCH}, float32",
+        notes=f"`model.fit` with jit_compile={args.jit_compile} (Keras's default on CPU is False), "
+        f"Adam, {args.steps} batches per epoch; tokens/s from the median of {args.repeats} "
+        "interleaved epochs after a warm-up epoch; peak RSS of a fresh process that builds the "
+        "model and trains one epoch, and how much of it came after the imports (the peak is "
+        "reset once they are done, through /proc/self/clear_refs). Matmul ceiling (2048³ "
+        f"float32, XLA, its best run) in the same run: {ceiling:.0f} GFLOP/s.",
+    )
 
 
 if __name__ == "__main__":

@@ -14,12 +14,11 @@ Run: python benchmarks/generation.py [--layers 4] [--repeats 3]
 
 import argparse
 
-from common import interleaved_medians, write
-
 import keras
 import keras_hub
 import numpy as np
 import tensorflow as tf
+from common import interleaved_medians, write
 
 import keras_seqattn as ksa
 from keras_seqattn.decoding import greedy_search, self_attention_caches
@@ -30,12 +29,18 @@ END = VOCAB - 1  # GPT-2's <|endoftext|>
 
 def build(layers, max_length):
     keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.GPT2Backbone(vocabulary_size=VOCAB, num_layers=layers, num_heads=HEADS,
-                                             hidden_dim=WIDTH, intermediate_dim=MLP, dropout=0.0,
-                                             max_sequence_length=max_length)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=VOCAB,
+        num_layers=layers,
+        num_heads=HEADS,
+        hidden_dim=WIDTH,
+        intermediate_dim=MLP,
+        dropout=0.0,
+        max_sequence_length=max_length,
+    )
     theirs = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
     theirs.compile(sampler="greedy")
-    gelu = lambda x: keras.activations.gelu(x, approximate=True)  # noqa: E731  (keras-hub's GPT-2 activation)
+    gelu = lambda x: keras.activations.gelu(x, approximate=True)
     blocks = [ksa.TransformerDecoder(MLP, HEADS, normalize_first=True, activation=gelu) for _ in range(layers)]
     x = tf.zeros([1, 2, WIDTH])
     for block, their_block in zip(blocks, backbone.transformer_layers):
@@ -94,24 +99,41 @@ def generation(layers, repeats):
     for batch in (1, 8):
         rng = np.random.default_rng(batch)
         prompt = rng.integers(0, END, size=(batch, prompt_length)).astype("int32")
-        inputs = {"token_ids": np.concatenate([prompt, np.zeros((batch, new), "int32")], 1),
-                  "padding_mask": np.arange(prompt_length + new)[None, :] < np.full((batch, 1), prompt_length)}
+        inputs = {
+            "token_ids": np.concatenate([prompt, np.zeros((batch, new), "int32")], 1),
+            "padding_mask": np.arange(prompt_length + new)[None, :] < np.full((batch, 1), prompt_length),
+        }
 
-        def run_theirs():
-            return tf.constant(theirs.generate(inputs, max_length=prompt_length + new, stop_token_ids=None)["token_ids"])
+        def run_theirs(inputs=inputs):
+            return tf.constant(
+                theirs.generate(inputs, max_length=prompt_length + new, stop_token_ids=None)["token_ids"]
+            )
 
-        def run_ours():
-            return greedy_search(ours.step, ours.initial_state(batch), None, END, new, prompt=prompt,
-                                 prefill_fn=ours.prefill).sequences
+        def run_ours(batch=batch, prompt=prompt):
+            return greedy_search(
+                ours.step,
+                ours.initial_state(batch),
+                None,
+                end_id=END,
+                max_length=new,
+                prompt=prompt,
+                prefill_fn=ours.prefill,
+            ).sequences
 
         equal = float(np.mean(run_ours().numpy()[:, prompt_length:] == run_theirs().numpy()[:, prompt_length:]))
         seconds = interleaved_medians({"ours": run_ours, "keras_hub": run_theirs}, repeats=repeats, warmup=1)
-        rows.append({"workload": f"generate, batch {batch}", "ours ms": seconds["ours"] * 1e3,
-                     "keras_hub ms": seconds["keras_hub"] * 1e3,
-                     "products alone ms": products_alone(layers, batch, new, repeats) * 1e3,
-                     "ours new tokens/s": batch * new / seconds["ours"],
-                     "keras_hub new tokens/s": batch * new / seconds["keras_hub"],
-                     "speed-up": seconds["keras_hub"] / seconds["ours"], "same tokens": equal})
+        rows.append(
+            {
+                "workload": f"generate, batch {batch}",
+                "ours ms": seconds["ours"] * 1e3,
+                "keras_hub ms": seconds["keras_hub"] * 1e3,
+                "products alone ms": products_alone(layers, batch, new, repeats) * 1e3,
+                "ours new tokens/s": batch * new / seconds["ours"],
+                "keras_hub new tokens/s": batch * new / seconds["keras_hub"],
+                "speed-up": seconds["keras_hub"] / seconds["ours"],
+                "same tokens": equal,
+            }
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -122,16 +144,26 @@ def prefill(layers, repeats):
     prompt = np.random.default_rng(0).integers(0, END, size=(1, prompt_length)).astype("int32")
 
     def run(prefill_fn):
-        return lambda: greedy_search(ours.step, ours.initial_state(1), None, END, 1, prompt=prompt,
-                                     prefill_fn=prefill_fn).sequences
+        return lambda: (
+            greedy_search(
+                ours.step, ours.initial_state(1), None, end_id=END, max_length=1, prompt=prompt, prefill_fn=prefill_fn
+            ).sequences
+        )
 
     first = run(ours.prefill)().numpy()
     equal = bool(np.array_equal(first, run(None)().numpy()))
-    seconds = interleaved_medians({"prefill": run(ours.prefill), "token_by_token": run(None)}, repeats=repeats,
-                                  warmup=1)
-    return [{"workload": f"prompt of {prompt_length} then 1 token", "ours ms": seconds["prefill"] * 1e3,
-             "token-by-token ms": seconds["token_by_token"] * 1e3,
-             "speed-up": seconds["token_by_token"] / seconds["prefill"], "same tokens": float(equal)}]
+    seconds = interleaved_medians(
+        {"prefill": run(ours.prefill), "token_by_token": run(None)}, repeats=repeats, warmup=1
+    )
+    return [
+        {
+            "workload": f"prompt of {prompt_length} then 1 token",
+            "ours ms": seconds["prefill"] * 1e3,
+            "token-by-token ms": seconds["token_by_token"] * 1e3,
+            "speed-up": seconds["token_by_token"] / seconds["prefill"],
+            "same tokens": float(equal),
+        }
+    ]
 
 
 def main():
@@ -140,16 +172,29 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rows = generation(args.layers, args.repeats) + prefill(args.layers, 1)  # (b): 93 s a run token by token
-    write("generation", rows, ["workload", "ours ms", "keras_hub ms", "products alone ms", "token-by-token ms",
-                               "ours new tokens/s", "keras_hub new tokens/s", "speed-up", "same tokens"],
-          f"Generation: a GPT-2-shaped stack of {args.layers} layers (width 768, 12 heads), greedy",
-          notes="(a) new tokens per second of ours (greedy_search over the decoder stack's caches, the prompt "
-                "prefilled in one call, one loop, compiled with XLA as the policy's search_xla_rows says) against "
-                "keras-hub's GPT2CausalLM.generate with the same weights; `same tokens`: the fraction of generated "
-                "tokens both chose; `products alone`: the time of the same tokens' matrix products by themselves "
-                "(every weight read once per token). (b) a prompt prefilled in one call against fed token by token "
-                f"through the same loop. Medians of {args.repeats} interleaved runs after one warm-up each ((b): one "
-                "run each).")
+    write(
+        "generation",
+        rows,
+        [
+            "workload",
+            "ours ms",
+            "keras_hub ms",
+            "products alone ms",
+            "token-by-token ms",
+            "ours new tokens/s",
+            "keras_hub new tokens/s",
+            "speed-up",
+            "same tokens",
+        ],
+        f"Generation: a GPT-2-shaped stack of {args.layers} layers (width 768, 12 heads), greedy",
+        notes="(a) new tokens per second of ours (greedy_search over the decoder stack's caches, the prompt "
+        "prefilled in one call, one loop, compiled with XLA as the policy's search_xla_rows says) against "
+        "keras-hub's GPT2CausalLM.generate with the same weights; `same tokens`: the fraction of generated "
+        "tokens both chose; `products alone`: the time of the same tokens' matrix products by themselves "
+        "(every weight read once per token). (b) a prompt prefilled in one call against fed token by token "
+        f"through the same loop. Medians of {args.repeats} interleaved runs after one warm-up each ((b): one "
+        "run each).",
+    )
 
 
 if __name__ == "__main__":

@@ -8,11 +8,10 @@ Run: python benchmarks/rnn_training.py [--steps 8] [--repeats 5]
 
 import argparse
 
-from common import interleaved_times, write
-
 import keras
 import numpy as np
 import tensorflow as tf
+from common import interleaved_times, write
 
 import keras_seqattn as ksa
 from keras_seqattn.seq2seq import AttentionDecoder
@@ -24,12 +23,16 @@ def build(jit_compile):
     keras.utils.set_random_seed(0)
     source, target_in = keras.Input((SOURCE,), dtype="int32"), keras.Input((TARGET,), dtype="int32")
     encoded, _, backward = keras.layers.Bidirectional(keras.layers.GRU(64, return_sequences=True, return_state=True))(
-        keras.layers.Embedding(SOURCE_VOCAB, 32, mask_zero=True)(source))
+        keras.layers.Embedding(SOURCE_VOCAB, 32, mask_zero=True)(source)
+    )
     decoder = AttentionDecoder(keras.layers.GRUCell(128), ksa.BahdanauAttention(64), TARGET_VOCAB, 32)
     logits = decoder(target_in, encoded, encoder_state=keras.layers.Dense(128, activation="tanh")(backward))
     model = keras.Model([source, target_in], logits)
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit_compile)
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
+    )
     return model
 
 
@@ -40,21 +43,39 @@ def main():
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     size = args.steps * BATCH
-    data = tf.data.Dataset.from_tensor_slices(((rng.integers(1, SOURCE_VOCAB, (size, SOURCE)),
-                                                rng.integers(1, TARGET_VOCAB, (size, TARGET))),
-                                               rng.integers(1, TARGET_VOCAB, (size, TARGET)))).batch(BATCH).cache()
+    data = (
+        tf.data.Dataset.from_tensor_slices(
+            (
+                (rng.integers(1, SOURCE_VOCAB, (size, SOURCE)), rng.integers(1, TARGET_VOCAB, (size, TARGET))),
+                rng.integers(1, TARGET_VOCAB, (size, TARGET)),
+            )
+        )
+        .batch(BATCH)
+        .cache()
+    )
     runs = {}
     for jit_compile in (False, True):
         model = build(jit_compile)
         runs[f"jit_compile={jit_compile}"] = lambda model=model: tf.constant(
-            model.fit(data, epochs=1, verbose=0).history["loss"][-1])
+            model.fit(data, epochs=1, verbose=0).history["loss"][-1]
+        )
     times = interleaved_times(runs, repeats=args.repeats, warmup=1)
-    rows = [{"setting": name, "ms per step": 1000 * float(np.median(t)) / args.steps,
-             "best ms per step": 1000 * min(t) / args.steps} for name, t in times.items()]
-    write("rnn_training", rows, ["setting", "ms per step", "best ms per step"],
-          "Training an RNN attention model (the date translator's architecture) with and without jit_compile",
-          notes=f"Batch {BATCH}, source {SOURCE} and target {TARGET} tokens, {args.steps} steps an epoch, "
-                f"medians of {args.repeats} interleaved epochs after one warm-up epoch each.")
+    rows = [
+        {
+            "setting": name,
+            "ms per step": 1000 * float(np.median(t)) / args.steps,
+            "best ms per step": 1000 * min(t) / args.steps,
+        }
+        for name, t in times.items()
+    ]
+    write(
+        "rnn_training",
+        rows,
+        ["setting", "ms per step", "best ms per step"],
+        "Training an RNN attention model (the date translator's architecture) with and without jit_compile",
+        notes=f"Batch {BATCH}, source {SOURCE} and target {TARGET} tokens, {args.steps} steps an epoch, "
+        f"medians of {args.repeats} interleaved epochs after one warm-up epoch each.",
+    )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,8 @@ import tempfile
 import threading
 import time
 
-import numpy as np
-
 import common
+import numpy as np
 
 
 def export(directory, batch_buckets):
@@ -30,9 +29,9 @@ def export(directory, batch_buckets):
     import tensorflow as tf
 
     import keras_seqattn as ksa
-    from keras_seqattn.text import Vocabulary
     from keras_seqattn.export import export_translator
     from keras_seqattn.seq2seq import AttentionDecoder
+    from keras_seqattn.text import Vocabulary
 
     class Translator(keras.Model):
         def __init__(self, source_size, target_size):
@@ -40,8 +39,9 @@ def export(directory, batch_buckets):
             self.embedding = keras.layers.Embedding(source_size, 32, mask_zero=True)
             self.encoder = keras.layers.Bidirectional(keras.layers.GRU(64, return_sequences=True, return_state=True))
             self.bridge = keras.layers.Dense(128, activation="tanh")
-            self.decoder = AttentionDecoder(keras.layers.GRUCell(128), ksa.BahdanauAttention(64),
-                                            vocabulary_size=target_size, embedding_dim=32)
+            self.decoder = AttentionDecoder(
+                keras.layers.GRUCell(128), ksa.BahdanauAttention(64), vocabulary_size=target_size, embedding_dim=32
+            )
 
         def initial_state(self, source):
             outputs, _, backward = self.encoder(self.embedding(source))
@@ -56,8 +56,16 @@ def export(directory, batch_buckets):
     model = Translator(source_vocabulary.size, target_vocabulary.size)
     model.decoder(tf.zeros([1, 1], tf.int32), tf.zeros([1, 1, 128]))  # build
     model.initial_state(tf.zeros([1, 40], tf.int32))
-    export_translator(model, directory, source_vocabulary, target_vocabulary, max_source_length=40,
-                      max_target_length=11, beam_width=4, batch_buckets=batch_buckets)
+    export_translator(
+        model,
+        directory,
+        source_vocabulary,
+        target_vocabulary,
+        max_source_length=40,
+        max_target_length=11,
+        beam_width=4,
+        batch_buckets=batch_buckets,
+    )
 
 
 def serve(directory, dump, requests, clients):
@@ -90,12 +98,22 @@ def serve(directory, dump, requests, clients):
     wall = time.perf_counter() - start
     every = sorted(t for each in latencies for t in each)
     programs = len(glob.glob(os.path.join(dump, "*before_optimizations.txt"))) - programs_before
-    print(json.dumps({
-        "requests": len(every), "distinct_batch_sizes": int(len(set(sizes.ravel()))),
-        "warm_up_s": warm, "p50_ms": 1000 * statistics.median(every),
-        "p99_ms": 1000 * every[int(0.99 * (len(every) - 1))], "max_ms": 1000 * every[-1],
-        "mean_ms": 1000 * statistics.fmean(every), "wall_s": wall,
-        "strings_per_s": float(sizes.sum()) / wall, "xla_programs_under_load": programs}))
+    print(
+        json.dumps(
+            {
+                "requests": len(every),
+                "distinct_batch_sizes": int(len(set(sizes.ravel()))),
+                "warm_up_s": warm,
+                "p50_ms": 1000 * statistics.median(every),
+                "p99_ms": 1000 * every[int(0.99 * (len(every) - 1))],
+                "max_ms": 1000 * every[-1],
+                "mean_ms": 1000 * statistics.fmean(every),
+                "wall_s": wall,
+                "strings_per_s": float(sizes.sum()) / wall,
+                "xla_programs_under_load": programs,
+            }
+        )
+    )
 
 
 def main():
@@ -115,20 +133,42 @@ def main():
             for buckets in (False, True):
                 dump = os.path.join(root, f"dump_{buckets}_{run}")
                 os.environ["XLA_FLAGS"] = f"--xla_dump_to={dump} --xla_dump_hlo_as_text"
-                result = common.run_child([os.path.abspath(__file__), "--requests", str(args.requests),
-                                           "--clients", str(args.clients), "--serve",
-                                           os.path.join(root, f"buckets_{buckets}"), dump])
+                result = common.run_child(
+                    [
+                        os.path.abspath(__file__),
+                        "--requests",
+                        str(args.requests),
+                        "--clients",
+                        str(args.clients),
+                        "--serve",
+                        os.path.join(root, f"buckets_{buckets}"),
+                        dump,
+                    ]
+                )
                 rows.append({"batch_buckets": buckets, "run": run + 1, **result})
         del os.environ["XLA_FLAGS"]
     write_results(rows, args)
 
 
 def write_results(rows, args):
-    columns = ["batch_buckets", "run", "requests", "distinct_batch_sizes", "xla_programs_under_load", "p50_ms",
-               "p99_ms", "max_ms", "mean_ms", "strings_per_s", "warm_up_s"]
-    notes = (f"{args.clients} client threads x {args.requests} requests, batch sizes uniform in 1-64 (seeded, the "
-             "same for both), after a warm-up of one request of each power of two 1-64. Each server is a fresh "
-             "process; XLA programs counted from XLA's dumps.")
+    columns = [
+        "batch_buckets",
+        "run",
+        "requests",
+        "distinct_batch_sizes",
+        "xla_programs_under_load",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "mean_ms",
+        "strings_per_s",
+        "warm_up_s",
+    ]
+    notes = (
+        f"{args.clients} client threads x {args.requests} requests, batch sizes uniform in 1-64 (seeded, the "
+        "same for both), after a warm-up of one request of each power of two 1-64. Each server is a fresh "
+        "process; XLA programs counted from XLA's dumps."
+    )
     common.write("serving", rows, columns, "Serving latency: batch buckets off and on", notes)
 
 

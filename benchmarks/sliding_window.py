@@ -10,9 +10,8 @@ import argparse
 import json
 import sys
 
-from common import interleaved_medians, peak_rss, reset_peak_rss, run_child, write
-
 import tensorflow as tf
+from common import interleaved_medians, peak_rss, reset_peak_rss, run_child, write
 
 import keras_seqattn as ksa
 
@@ -35,6 +34,7 @@ def attend(length, window, backward):
             tape.watch([q, k, v])
             out = run(q, k, v)
         return tape.gradient(out, [q, k, v], output_gradients=tf.ones_like(out))
+
     return lambda: both(q, k, v)
 
 
@@ -57,20 +57,33 @@ def main():
         return
     rows = []
     for backward in (False, True):
-        peers = {"window": attend(args.length, args.window, backward), "full causal": attend(args.length, None, backward)}
+        peers = {
+            "window": attend(args.length, args.window, backward),
+            "full causal": attend(args.length, None, backward),
+        }
         seconds = interleaved_medians(peers, repeats=args.repeats, warmup=1)
-        rows.append({"mode": "forward+backward" if backward else "forward", "L": args.length, "window": args.window,
-                     "window ms": seconds["window"] * 1e3, "full causal ms": seconds["full causal"] * 1e3,
-                     "speed-up": seconds["full causal"] / seconds["window"]})
+        rows.append(
+            {
+                "mode": "forward+backward" if backward else "forward",
+                "L": args.length,
+                "window": args.window,
+                "window ms": seconds["window"] * 1e3,
+                "full causal ms": seconds["full causal"] * 1e3,
+                "speed-up": seconds["full causal"] / seconds["window"],
+            }
+        )
         print(rows[-1], flush=True)
     rss = run_child([sys.argv[0], "--memory", "--length", str(args.length), "--window", str(args.window)])
     for row in rows:
         row["windowed forward+backward peak RSS MB"] = rss.get("peak RSS MB", rss.get("error"))
-    write("sliding_window", rows, ["mode", "L", "window", "window ms", "full causal ms", "speed-up",
-                                   "windowed forward+backward peak RSS MB"],
-          "Sliding-window attention against full causal attention, B=1, 8 heads, d=64, float32",
-          notes=f"Policy: {ksa.ops.get_policy()}. Medians of {args.repeats} interleaved runs after one warm-up; the "
-                "peak RSS in a fresh process (the high-water mark reset after the imports).")
+    write(
+        "sliding_window",
+        rows,
+        ["mode", "L", "window", "window ms", "full causal ms", "speed-up", "windowed forward+backward peak RSS MB"],
+        "Sliding-window attention against full causal attention, B=1, 8 heads, d=64, float32",
+        notes=f"Policy: {ksa.ops.get_policy()}. Medians of {args.repeats} interleaved runs after one warm-up; the "
+        "peak RSS in a fresh process (the high-water mark reset after the imports).",
+    )
 
 
 if __name__ == "__main__":

@@ -21,22 +21,26 @@ import argparse
 import keras
 import numpy as np
 import tensorflow as tf
+from progress import step
 
 import keras_seqattn as ksa
 from keras_seqattn.visualization import plot_hierarchical_attention
-from progress import step
 
 EMBED, UNITS, MAX_SENTENCES, MAX_WORDS = 32, 32, 8, 9
 THINGS = ["soup", "bread", "wine", "service", "waiter", "garden", "music", "dessert", "pasta", "menu"]
 GOOD = ["good", "great", "lovely", "superb", "excellent", "tasty", "friendly", "wonderful"]
 BAD = ["bad", "awful", "cold", "rude", "bland", "poor", "terrible", "disappointing"]
 OPINIONS = [  # what a distractor says of one thing
-    lambda t, w: ["the", t, "was", w], lambda t, w: ["i", "thought", "the", t, "was", w],
-    lambda t, w: ["honestly", "the", t, "was", "quite", w], lambda t, w: ["we", "found", "the", t, w],
+    lambda t, w: ["the", t, "was", w],
+    lambda t, w: ["i", "thought", "the", t, "was", w],
+    lambda t, w: ["honestly", "the", t, "was", "quite", w],
+    lambda t, w: ["we", "found", "the", t, w],
 ]
 VERDICTS = [  # the sentence that decides the label
-    lambda w: ["overall", "the", "evening", "was", w], lambda w: ["all", "in", "all", "it", "was", "a", w, "visit"],
-    lambda w: ["in", "the", "end", "we", "had", "a", w, "time"], lambda w: ["to", "sum", "up", "it", "was", w],
+    lambda w: ["overall", "the", "evening", "was", w],
+    lambda w: ["all", "in", "all", "it", "was", "a", w, "visit"],
+    lambda w: ["in", "the", "end", "we", "had", "a", w, "time"],
+    lambda w: ["to", "sum", "up", "it", "was", w],
 ]
 
 
@@ -45,9 +49,12 @@ def make_reviews(size, rng):
     reviews, labels, verdicts = [], [], []
     for _ in range(size):
         label = int(rng.integers(2))
-        sentences = [OPINIONS[rng.integers(len(OPINIONS))](THINGS[rng.integers(len(THINGS))],
-                                                          (GOOD, BAD)[rng.integers(2)][rng.integers(8)])
-                     for _ in range(rng.integers(3, MAX_SENTENCES))]
+        sentences = [
+            OPINIONS[rng.integers(len(OPINIONS))](
+                THINGS[rng.integers(len(THINGS))], (GOOD, BAD)[rng.integers(2)][rng.integers(8)]
+            )
+            for _ in range(rng.integers(3, MAX_SENTENCES))
+        ]
         verdict = int(rng.integers(len(sentences) + 1))
         word = (BAD, GOOD)[label][rng.integers(8)]
         sentences.insert(verdict, VERDICTS[rng.integers(len(VERDICTS))](word))
@@ -62,7 +69,7 @@ def to_ids(reviews, vocabulary):
     ids = np.zeros((len(reviews), MAX_SENTENCES, MAX_WORDS), "int32")
     for r, sentences in enumerate(reviews):
         for s, words in enumerate(sentences):
-            ids[r, s, :len(words)] = [vocabulary[w] for w in words]
+            ids[r, s, : len(words)] = [vocabulary[w] for w in words]
     return ids
 
 
@@ -72,7 +79,9 @@ def build_model(vocabulary_size):
     review, sentence_weights, word_weights = ksa.HierarchicalAttention(
         keras.layers.Bidirectional(keras.layers.GRU(UNITS // 2, return_sequences=True)),
         keras.layers.Bidirectional(keras.layers.GRU(UNITS // 2, return_sequences=True)),
-        word_units=UNITS, sentence_units=UNITS)(x, return_attention_scores=True)  # (batch, UNITS), (b, S), (b, S, W)
+        word_units=UNITS,
+        sentence_units=UNITS,
+    )(x, return_attention_scores=True)  # (batch, UNITS), (b, S), (b, S, W)
     logits = keras.layers.Dense(2)(review)
     return keras.Model(words, logits), keras.Model(words, [logits, sentence_weights, word_weights])
 
@@ -97,8 +106,11 @@ def main():
     train = train.shuffle(args.train_size, seed=0).batch(args.batch_size).prefetch(tf.data.AUTOTUNE)
 
     model, explained = build_model(len(vocabulary) + 1)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), metrics=["accuracy"],
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        metrics=["accuracy"],
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     model.fit(train, epochs=args.epochs, verbose=2)
 
     logits, sentence_weights, word_weights = explained.predict(to_ids(test_reviews, vocabulary), verbose=0)
@@ -109,8 +121,13 @@ def main():
 
     if args.plot:
         row = 0
-        plot_hierarchical_attention(sentence_weights[row], word_weights[row], test_reviews[row], path=args.plot,
-                                    title=f"label {'positive' if test_labels[row] else 'negative'}")
+        plot_hierarchical_attention(
+            sentence_weights[row],
+            word_weights[row],
+            test_reviews[row],
+            path=args.plot,
+            title=f"label {'positive' if test_labels[row] else 'negative'}",
+        )
         print(f"attention weights saved to {args.plot}")
 
 

@@ -19,16 +19,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 from num2words import num2words
+from progress import step
 
 import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search, greedy_search, sample_search, self_attention_caches
-from keras_seqattn.text import Vocabulary
 from keras_seqattn.export import export_generator
-from progress import step
+from keras_seqattn.text import Vocabulary
 
 DIM, HEADS, FEEDFORWARD, LAYERS, WINDOW, MAX_CACHE = 96, 4, 256, 3, 96, 256
-PROMPTS = ["one hundred and eight, one hundred and nine, ", "nine hundred and ninety-eight, ",
-           "forty-one, forty-two, forty-"]
+PROMPTS = [
+    "one hundred and eight, one hundred and nine, ",
+    "nine hundred and ninety-eight, ",
+    "forty-one, forty-two, forty-",
+]
 
 
 def make_text(starts):
@@ -43,8 +46,10 @@ class LanguageModel(keras.Model):
     def __init__(self, vocabulary_size, **kwargs):
         super().__init__(**kwargs)
         self.embedding = keras.layers.Embedding(vocabulary_size, DIM)
-        self.blocks = [ksa.TransformerDecoder(FEEDFORWARD, HEADS, normalize_first=True, rope_max_wavelength=10_000)
-                       for _ in range(LAYERS)]
+        self.blocks = [
+            ksa.TransformerDecoder(FEEDFORWARD, HEADS, normalize_first=True, rope_max_wavelength=10_000)
+            for _ in range(LAYERS)
+        ]
         self.norm = keras.layers.LayerNormalization()
         self.logits = keras.layers.Dense(vocabulary_size)
 
@@ -91,48 +96,93 @@ def main():
     vocabulary = Vocabulary.from_texts(train_text + PROMPTS, split="characters")
 
     def windows(texts):  # the first WINDOW + 1 characters: inputs, and the same shifted by one
-        ids = vocabulary.encode(tf.constant(texts))[:, :WINDOW + 1].to_tensor(shape=[None, WINDOW + 1])
+        ids = vocabulary.encode(tf.constant(texts))[:, : WINDOW + 1].to_tensor(shape=[None, WINDOW + 1])
         return ids[:, :-1], ids[:, 1:]
 
     train = tf.data.Dataset.from_tensor_slices(windows(train_text)).shuffle(args.train_size, seed=0)
     train = train.batch(args.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     model = LanguageModel(vocabulary.size)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3, clipnorm=1.0),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=Vocabulary.PAD))
+    model.compile(
+        optimizer=keras.optimizers.Adam(2e-3, clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=Vocabulary.PAD),
+    )
     model.fit(train, epochs=args.epochs, verbose=2)
 
     inputs, targets = windows(test_text)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=Vocabulary.PAD)(
-        targets, model.predict(inputs, verbose=0))
+        targets, model.predict(inputs, verbose=0)
+    )
     print(f"held-out perplexity: {float(np.exp(loss)):.3f} per character ({vocabulary.size} ids)")
 
     # Counting, checked: prompted with the first four numbers of a held-out run, does greedy
     # search write the fifth next?
     runs = [text.split(", ") for text in test_text]
     prompts = vocabulary.encode(tf.constant([", ".join(run[:4]) + ", " for run in runs]))
-    found = greedy_search(model.step, model.initial_state(len(runs)), None, Vocabulary.END, 40, prompt=prompts,
-                          prefill_fn=model.prefill)
-    written = [vocabulary.decode(tf.constant([ids[start:end]])).numpy()[0].decode() for ids, start, end
-               in zip(found.sequences.numpy(), prompts.row_lengths().numpy(), found.lengths.numpy())]
+    found = greedy_search(
+        model.step,
+        model.initial_state(len(runs)),
+        None,
+        end_id=Vocabulary.END,
+        max_length=40,
+        prompt=prompts,
+        prefill_fn=model.prefill,
+    )
+    written = [
+        vocabulary.decode(tf.constant([ids[start:end]])).numpy()[0].decode()
+        for ids, start, end in zip(found.sequences.numpy(), prompts.row_lengths().numpy(), found.lengths.numpy())
+    ]
     correct = np.mean([text.startswith(run[4] + ", ") for text, run in zip(written, runs)])
     print(f"next number correct: {correct:.4f} of {len(runs)} held-out runs")
 
     prompt = vocabulary.encode(tf.constant(PROMPTS))  # ragged: each prompt continues from its own end
     searches = {
-        "greedy": lambda: greedy_search(model.step, model.initial_state(3), None, Vocabulary.END, 48, prompt=prompt,
-                                        prefill_fn=model.prefill),
-        "top-k 5": lambda: sample_search(model.step, model.initial_state(3), None, Vocabulary.END, 48, prompt=prompt,
-                                         prefill_fn=model.prefill, top_k=5, seed=0),
-        "top-p 0.9": lambda: sample_search(model.step, model.initial_state(3), None, Vocabulary.END, 48,
-                                           prompt=prompt, prefill_fn=model.prefill, top_p=0.9, seed=0),
-        "beam 4": lambda: beam_search(model.step, model.initial_state(3), None, Vocabulary.END, 4, 48, prompt=prompt,
-                                      prefill_fn=model.prefill),
+        "greedy": lambda: greedy_search(
+            model.step,
+            model.initial_state(3),
+            None,
+            end_id=Vocabulary.END,
+            max_length=48,
+            prompt=prompt,
+            prefill_fn=model.prefill,
+        ),
+        "top-k 5": lambda: sample_search(
+            model.step,
+            model.initial_state(3),
+            None,
+            end_id=Vocabulary.END,
+            max_length=48,
+            prompt=prompt,
+            prefill_fn=model.prefill,
+            top_k=5,
+            seed=0,
+        ),
+        "top-p 0.9": lambda: sample_search(
+            model.step,
+            model.initial_state(3),
+            None,
+            end_id=Vocabulary.END,
+            max_length=48,
+            prompt=prompt,
+            prefill_fn=model.prefill,
+            top_p=0.9,
+            seed=0,
+        ),
+        "beam 4": lambda: beam_search(
+            model.step,
+            model.initial_state(3),
+            None,
+            end_id=Vocabulary.END,
+            beam_width=4,
+            max_length=48,
+            prompt=prompt,
+            prefill_fn=model.prefill,
+        ),
     }
     for name, run in searches.items():
         found = run()
         sequences = found.sequences.numpy() if name != "beam 4" else found.sequences.numpy()[:, 0]
         for text, ids in zip(PROMPTS, sequences):
-            continuation = vocabulary.decode(tf.constant([ids[len(vocabulary.encode(tf.constant([text]))[0]):]]))
+            continuation = vocabulary.decode(tf.constant([ids[len(vocabulary.encode(tf.constant([text]))[0]) :]]))
             print(f"{name}: {text!r} -> {continuation.numpy()[0].decode()!r}")
 
     if args.export_dir:

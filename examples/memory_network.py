@@ -18,16 +18,21 @@ import argparse
 import keras
 import numpy as np
 import tensorflow as tf
+from progress import step
 
 import keras_seqattn as ksa
 from keras_seqattn.visualization import plot_memory_hops
-from progress import step
 
 PEOPLE = ["mary", "john", "sandra", "daniel"]
 PLACES = ["kitchen", "garden", "office", "bathroom", "hallway", "bedroom"]
 OBJECTS = ["football", "apple", "milk"]
-MOVES = [["moved", "to", "the"], ["went", "to", "the"], ["journeyed", "to", "the"], ["travelled", "to", "the"],
-         ["went", "back", "to", "the"]]
+MOVES = [
+    ["moved", "to", "the"],
+    ["went", "to", "the"],
+    ["journeyed", "to", "the"],
+    ["travelled", "to", "the"],
+    ["went", "back", "to", "the"],
+]
 TAKES = [["got", "the"], ["picked", "up", "the"], ["grabbed", "the"], ["took", "the"]]
 DROPS = [["dropped", "the"], ["discarded", "the"], ["put", "down", "the"], ["left", "the"]]
 MAX_MEMORIES, MAX_WORDS, DIM, HOPS = 20, 6, 48, 3
@@ -91,8 +96,8 @@ def make_data(task, size, rng, vocabulary):
     for row in range(size):
         facts, question, answer, support = story(rng)
         for slot, fact in enumerate(reversed(facts)):  # slot 0: the most recent fact
-            memories[row, slot, :len(fact)] = [vocabulary[w] for w in fact]
-        questions[row, :len(question)] = [vocabulary[w] for w in question]
+            memories[row, slot, : len(fact)] = [vocabulary[w] for w in fact]
+        questions[row, : len(question)] = [vocabulary[w] for w in question]
         answers[row] = PLACES.index(answer)
         supporting.append([len(facts) - 1 - i for i in support])
         texts.append([" ".join(f) for f in reversed(facts)])
@@ -103,7 +108,8 @@ def build_model(vocabulary_size):
     story = keras.Input((MAX_MEMORIES, MAX_WORDS), dtype="int32")
     question = keras.Input((MAX_WORDS,), dtype="int32")
     state, weights = ksa.MemoryAttention(vocabulary_size, DIM, hops=HOPS, max_memories=MAX_MEMORIES)(
-        story, question, return_attention_scores=True)  # (batch, DIM), (batch, HOPS, MAX_MEMORIES)
+        story, question, return_attention_scores=True
+    )  # (batch, DIM), (batch, HOPS, MAX_MEMORIES)
     logits = keras.layers.Dense(len(PLACES))(state)  # the paper's W: softmax(W u^{K+1})
     return keras.Model([story, question], logits), keras.Model([story, question], [logits, weights])
 
@@ -117,8 +123,10 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--plot", default=None, help="where to save the hops' weights over a story's facts (PNG)")
     args = parser.parse_args()
-    words = sorted({w for group in (PEOPLE, PLACES, OBJECTS, ["where", "is", "the"]) for w in group}
-                   | {w for phrases in (MOVES, TAKES, DROPS) for phrase in phrases for w in phrase})
+    words = sorted(
+        {w for group in (PEOPLE, PLACES, OBJECTS, ["where", "is", "the"]) for w in group}
+        | {w for phrases in (MOVES, TAKES, DROPS) for phrase in phrases for w in phrase}
+    )
     vocabulary = {w: i + 1 for i, w in enumerate(words)}  # 0 pads
 
     for task in args.tasks:
@@ -132,19 +140,28 @@ def main():
 
         model, explained = build_model(len(vocabulary) + 1)
         schedule = keras.optimizers.schedules.ExponentialDecay(5e-3, decay_steps=25 * len(data), decay_rate=0.5)
-        model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=40.0), metrics=["accuracy"],
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule, clipnorm=40.0),
+            metrics=["accuracy"],
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
         model.fit(data, epochs=args.epochs, verbose=0)
 
         logits, weights = explained.predict([memories, questions], verbose=0)
         accuracy = np.mean(np.argmax(logits, -1) == answers)
         first_hop = np.mean([np.argmax(w[0]) in s for w, s in zip(weights, supporting)])
-        print(f"task {task}: test accuracy {accuracy:.4f} on {args.test_size} questions; "
-              f"first hop's highest weight on a supporting fact: {first_hop:.4f}")
+        print(
+            f"task {task}: test accuracy {accuracy:.4f} on {args.test_size} questions; "
+            f"first hop's highest weight on a supporting fact: {first_hop:.4f}"
+        )
         if args.plot and task == args.tasks[-1]:
             row = 0
-            plot_memory_hops(weights[row], texts[row], path=args.plot,
-                             title=f"{' '.join(words[i - 1] for i in questions[row] if i)} ? {PLACES[answers[row]]}")
+            plot_memory_hops(
+                weights[row],
+                texts[row],
+                path=args.plot,
+                title=f"{' '.join(words[i - 1] for i in questions[row] if i)} ? {PLACES[answers[row]]}",
+            )
             print(f"hops saved to {args.plot}")
 
 

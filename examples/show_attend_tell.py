@@ -24,15 +24,14 @@ import argparse
 import keras
 import numpy as np
 import tensorflow as tf
+from progress import step
 
 import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search
-from keras_seqattn.text import Vocabulary
 from keras_seqattn.export import export_captioner
 from keras_seqattn.seq2seq import AttentionDecoder
-from keras_seqattn.text import StartEndPacker
+from keras_seqattn.text import StartEndPacker, Vocabulary
 from keras_seqattn.visualization import plot_image_attention
-from progress import step
 
 SIZE, CELL, GRID = 36, 12, 3  # pixels; the grid of places
 COLOURS = {"red": (1.0, 0.1, 0.1), "green": (0.1, 0.9, 0.1), "blue": (0.2, 0.3, 1.0), "yellow": (1.0, 0.9, 0.1)}
@@ -44,7 +43,7 @@ def draw_shape(image, shape, colour, cy, cx, radius):
     """Paint `shape` on `image` in place; return its pixel mask."""
     y, x = np.mgrid[:SIZE, :SIZE]
     if shape == "circle":
-        mask = (y - cy) ** 2 + (x - cx) ** 2 <= radius ** 2
+        mask = (y - cy) ** 2 + (x - cx) ** 2 <= radius**2
     elif shape == "square":
         mask = (np.abs(y - cy) <= 0.8 * radius) & (np.abs(x - cx) <= 0.8 * radius)
     else:  # a triangle pointing up
@@ -83,14 +82,21 @@ class Captioner(keras.Model):
 
     def __init__(self, vocabulary_size, sampling, doubly_stochastic, **kwargs):
         super().__init__(**kwargs)
-        self.cnn = keras.Sequential([  # a receptive field of 9 pixels: each cell sees little beyond itself
-            keras.layers.Conv2D(48, 5, strides=2, padding="same", activation="relu"),  # 18 x 18
-            keras.layers.Conv2D(96, 3, strides=2, padding="same", activation="relu"),  # 9 x 9
-            keras.layers.Conv2D(96, 1, activation="relu"),
-        ])
+        self.cnn = keras.Sequential(
+            [  # a receptive field of 9 pixels: each cell sees little beyond itself
+                keras.layers.Conv2D(48, 5, strides=2, padding="same", activation="relu"),  # 18 x 18
+                keras.layers.Conv2D(96, 3, strides=2, padding="same", activation="relu"),  # 9 x 9
+                keras.layers.Conv2D(96, 1, activation="relu"),
+            ]
+        )
         self.decoder = AttentionDecoder(
-            keras.layers.LSTMCell(128), ksa.BahdanauAttention(64, sampling=sampling), vocabulary_size=vocabulary_size,
-            embedding_dim=32, doubly_stochastic=doubly_stochastic, initial_state_from_memory=True)
+            keras.layers.LSTMCell(128),
+            ksa.BahdanauAttention(64, sampling=sampling),
+            vocabulary_size=vocabulary_size,
+            embedding_dim=32,
+            doubly_stochastic=doubly_stochastic,
+            initial_state_from_memory=True,
+        )
 
     def features(self, images):
         """(batch, 9, 9, 96): the CNN over the image and two channels of pixel coordinates, so
@@ -119,7 +125,7 @@ def localised(alignments, captions, masks, words_of):
         for which, positions in enumerate(words_of(len(caption.split()))):
             attention = weights[positions].sum(0)
             cy, cx = np.unravel_index(np.argmax(attention), attention.shape)
-            hits += bool(shape_masks[which][cy * 4:(cy + 1) * 4, cx * 4:(cx + 1) * 4].any())
+            hits += bool(shape_masks[which][cy * 4 : (cy + 1) * 4, cx * 4 : (cx + 1) * 4].any())
             total += 1
     return hits / max(total, 1)
 
@@ -136,8 +142,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--attention", choices=["soft", "hard"], default="soft")
     parser.add_argument("--estimator", choices=["straight_through", "reinforce"], default="straight_through")
-    parser.add_argument("--doubly-stochastic", type=float, default=0.0,
-                        help="λ of the doubly stochastic regularisation (Xu et al. use 1 over 196 positions)")
+    parser.add_argument(
+        "--doubly-stochastic",
+        type=float,
+        default=0.0,
+        help="λ of the doubly stochastic regularisation (Xu et al. use 1 over 196 positions)",
+    )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--train-size", type=int, default=6000)
     parser.add_argument("--test-size", type=int, default=500)
@@ -165,25 +175,37 @@ def main():
 
     # With REINFORCE, half of the captions read the expectation instead of a draw, as Xu et al. do.
     mix = 0.5 if args.estimator == "reinforce" else 0.0
-    sampling = "soft" if args.attention == "soft" else ksa.HardAttention(estimator=args.estimator,
-                                                                        expectation_probability=mix, seed=0)
+    sampling = (
+        "soft"
+        if args.attention == "soft"
+        else ksa.HardAttention(estimator=args.estimator, expectation_probability=mix, seed=0)
+    )
     model = Captioner(vocabulary.size, sampling, args.doubly_stochastic)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3, clipnorm=1.0),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
-                  jit_compile=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(2e-3, clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+        jit_compile=True,
+    )
     model.fit(train, epochs=args.epochs, verbose=2)
 
     @tf.function(input_signature=[tf.TensorSpec([None, SIZE, SIZE, 3], tf.float32)])
     def caption(images):  # beam search over the decoder's step, one XLA-compiled loop
         start = tf.fill([tf.shape(images)[0]], Vocabulary.START)
-        sequences, _, alignments = beam_search(model.step, model.initial_state(images), start, Vocabulary.END,
-                                               BEAM_WIDTH, MAX_CAPTION, return_attention_scores=True)
+        sequences, _, alignments = beam_search(
+            model.step,
+            model.initial_state(images),
+            start,
+            end_id=Vocabulary.END,
+            beam_width=BEAM_WIDTH,
+            max_length=MAX_CAPTION,
+            return_attention_scores=True,
+        )
         return vocabulary.decode(sequences[:, 0]), alignments[:, 0]  # the best hypotheses
 
     captions, alignments = [], []
     progress = keras.utils.Progbar(args.test_size, unit_name="image")
     for start in range(0, args.test_size, 250):
-        found, weights = caption(test_images[start:start + 250])
+        found, weights = caption(test_images[start : start + 250])
         captions += [c.decode() for c in found.numpy()]
         alignments.append(weights.numpy().reshape(-1, MAX_CAPTION, 9, 9))
         progress.add(len(found))
@@ -191,23 +213,35 @@ def main():
     for found, expected in list(zip(captions, test_captions))[:4]:
         print(f"{found!r} (expected {expected!r})")
     accuracy = np.mean([c == e for c, e in zip(captions, test_captions)])
-    words = np.mean([f == w for c, e in zip(captions, test_captions) for f, w in zip(c.split(), e.split())]
-                    + [False] * sum(max(0, len(e.split()) - len(c.split())) for c, e in zip(captions, test_captions)))
-    print(f"exact-caption accuracy: {accuracy:.4f} on {args.test_size} held-out images ({args.attention} attention); "
-          f"word accuracy: {words:.4f}")
-    print(f"attention localisation: {localised(alignments, test_captions, test_masks, mentions):.4f} of shape "
-          f"mentions (colour and shape word), {localised(alignments, test_captions, test_masks, nouns):.4f} "
-          "of shape words alone")
+    words = np.mean(
+        [f == w for c, e in zip(captions, test_captions) for f, w in zip(c.split(), e.split())]
+        + [False] * sum(max(0, len(e.split()) - len(c.split())) for c, e in zip(captions, test_captions))
+    )
+    print(
+        f"exact-caption accuracy: {accuracy:.4f} on {args.test_size} held-out images ({args.attention} attention); "
+        f"word accuracy: {words:.4f}"
+    )
+    print(
+        f"attention localisation: {localised(alignments, test_captions, test_masks, mentions):.4f} of shape "
+        f"mentions (colour and shape word), {localised(alignments, test_captions, test_masks, nouns):.4f} "
+        "of shape words alone"
+    )
 
     if args.plot:
         words = captions[0].split()
-        plot_image_attention(test_images[0], alignments[0][:len(words)], words, path=args.plot, title=captions[0])
+        plot_image_attention(test_images[0], alignments[0][: len(words)], words, path=args.plot, title=captions[0])
         print(f"attention over the image saved to {args.plot}")
 
     if args.export_dir:
         with step(f"exporting to {args.export_dir}"):
-            export_captioner(model, args.export_dir, vocabulary, image_shape=(SIZE, SIZE, 3),
-                             max_target_length=MAX_CAPTION, beam_width=BEAM_WIDTH)
+            export_captioner(
+                model,
+                args.export_dir,
+                vocabulary,
+                image_shape=(SIZE, SIZE, 3),
+                max_target_length=MAX_CAPTION,
+                beam_width=BEAM_WIDTH,
+            )
         serve = tf.saved_model.load(args.export_dir).signatures["serving_default"]
         for found, expected in zip(serve(image=tf.constant(test_images[:3]))["caption"].numpy(), test_captions):
             print(f"served: {found.decode()!r} (expected {expected!r})")

@@ -18,13 +18,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 from num2words import num2words
+from progress import step
 
 import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search
-from keras_seqattn.text import Vocabulary
 from keras_seqattn.export import export_translator
-from keras_seqattn.text import StartEndPacker, Tokenizer
-from progress import step
+from keras_seqattn.text import StartEndPacker, Tokenizer, Vocabulary
 
 DIM, HEADS, FEEDFORWARD, LAYERS, DROPOUT = 64, 4, 256, 2, 0.1
 BEAM_WIDTH = 4
@@ -69,8 +68,12 @@ class Translator(keras.Model):
         empty self-attention cache and a cross-attention cache filled from the encoder."""
         encoded = self.encode(source)
         empty_self = tf.zeros([tf.shape(source)[0], 2, self.max_target_length, HEADS, DIM // HEADS])
-        return {"encoded": encoded, "source_mask": source != 0, "self": [empty_self] * LAYERS,
-                "cross": [decoder.compute_cross_attention_cache(encoded) for decoder in self.decoders]}
+        return {
+            "encoded": encoded,
+            "source_mask": source != 0,
+            "self": [empty_self] * LAYERS,
+            "cross": [decoder.compute_cross_attention_cache(encoded) for decoder in self.decoders],
+        }
 
     def step(self, token_ids, state, step):
         """One decoding step: `token_ids` (rows,) -> logits (rows, target_size), new state."""
@@ -78,9 +81,13 @@ class Translator(keras.Model):
         new_self = []
         for decoder, self_cache, cross_cache in zip(self.decoders, state["self"], state["cross"]):
             x, self_cache, _ = decoder(
-                x, state["encoded"], encoder_padding_mask=state["source_mask"],
-                self_attention_cache=self_cache, self_attention_cache_update_index=step,
-                cross_attention_cache=cross_cache)
+                x,
+                state["encoded"],
+                encoder_padding_mask=state["source_mask"],
+                self_attention_cache=self_cache,
+                self_attention_cache_update_index=step,
+                cross_attention_cache=cross_cache,
+            )
             new_self.append(self_cache)
         return self.logits(x[:, 0]), {**state, "self": new_self}
 
@@ -98,8 +105,8 @@ def main():
 
     # Data: distinct numbers, the held-out ones never seen in training.
     numbers = np.random.default_rng(0).permutation(args.largest + 1)
-    train_en, train_de = make_pairs(numbers[:args.train_size])
-    test_en, test_de = make_pairs(numbers[args.train_size:args.train_size + args.test_size])
+    train_en, train_de = make_pairs(numbers[: args.train_size])
+    test_en, test_de = make_pairs(numbers[args.train_size : args.train_size + args.test_size])
     source_vocabulary = Vocabulary.from_texts(train_en, split="words")
     target_vocabulary = Vocabulary.from_texts(train_de, split="characters")
     max_source = max(len(s) for s in source_vocabulary.encode(tf.constant(train_en)).to_list())
@@ -117,34 +124,44 @@ def main():
     train = train.batch(args.batch_size, drop_remainder=True).map(prepare).prefetch(tf.data.AUTOTUNE)
 
     model = Translator(source_vocabulary.size, target_vocabulary.size, max_target)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
-                  jit_compile=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+        jit_compile=True,
+    )
     model.fit(train, epochs=args.epochs, verbose=2)
 
     @tf.function(input_signature=[tf.TensorSpec([None, max_source], tf.int32)])
     def translate(source):  # traced once; the beam search inside is one XLA-compiled loop
         state = model.initial_state(source)
         start = tf.fill([tf.shape(source)[0]], Vocabulary.START)
-        sequences, scores = beam_search(model.step, state, start, Vocabulary.END, BEAM_WIDTH, max_target)
+        sequences, scores = beam_search(
+            model.step, state, start, end_id=Vocabulary.END, beam_width=BEAM_WIDTH, max_length=max_target
+        )
         return target_vocabulary.decode(sequences[:, 0]), scores[:, 0]  # the best hypotheses
 
     source = tokenize(tf.constant(test_en))
     translations, progress = [], keras.utils.Progbar(len(test_en), unit_name="number")
     for start in range(0, len(test_en), 250):
-        translations += [t.decode() for t in translate(source[start:start + 250])[0].numpy()]
-        progress.add(len(source[start:start + 250]))
+        translations += [t.decode() for t in translate(source[start : start + 250])[0].numpy()]
+        progress.add(len(source[start : start + 250]))
     for english, german, translation in list(zip(test_en, test_de, translations))[:5]:
         print(f"{english!r} -> {translation!r} (expected {german!r})")
     accuracy = np.mean([t == g for t, g in zip(translations, test_de)])
-    print(f"exact-match accuracy: {accuracy:.4f} on {len(test_en)} held-out numbers "
-          f"(beam width {BEAM_WIDTH})")
+    print(f"exact-match accuracy: {accuracy:.4f} on {len(test_en)} held-out numbers (beam width {BEAM_WIDTH})")
 
     # Export: a SavedModel that maps strings to strings, reloaded and run as a server would.
     if args.export_dir:
         with step(f"exporting to {args.export_dir}"):
-            export_translator(model, args.export_dir, source_vocabulary, target_vocabulary, max_source,
-                              max_target, beam_width=BEAM_WIDTH)
+            export_translator(
+                model,
+                args.export_dir,
+                source_vocabulary,
+                target_vocabulary,
+                max_source,
+                max_target,
+                beam_width=BEAM_WIDTH,
+            )
         serve = tf.saved_model.load(args.export_dir).signatures["serving_default"]
         served = serve(text=tf.constant(SAMPLES))
         for english, translation in zip(SAMPLES, served["translation"].numpy()):

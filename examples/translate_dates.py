@@ -18,15 +18,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 from babel.dates import format_date
+from progress import step
 
 import keras_seqattn as ksa
 from keras_seqattn.decoding import beam_search
-from keras_seqattn.text import Vocabulary
 from keras_seqattn.export import export_translator
 from keras_seqattn.seq2seq import AttentionDecoder
-from keras_seqattn.text import StartEndPacker, Tokenizer
+from keras_seqattn.text import StartEndPacker, Tokenizer, Vocabulary
 from keras_seqattn.visualization import plot_attention
-from progress import step
 
 LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "pt_BR", "nl_NL", "ja_JP", "zh_CN", "ru_RU"]
 STYLES = ["full", "long", "medium"]  # CLDR's "short" (11/22/26 vs 22/11/26) is ambiguous: left out
@@ -50,11 +49,14 @@ class DateTranslator(keras.Model):
     def __init__(self, source_size, target_size, **kwargs):
         super().__init__(**kwargs)
         self.embedding = keras.layers.Embedding(source_size, EMBED, mask_zero=True)
-        self.encoder = keras.layers.Bidirectional(
-            keras.layers.GRU(ENCODER, return_sequences=True, return_state=True))
+        self.encoder = keras.layers.Bidirectional(keras.layers.GRU(ENCODER, return_sequences=True, return_state=True))
         self.bridge = keras.layers.Dense(DECODER, activation="tanh")  # s₀ = tanh(W_s h←₁), as Bahdanau
-        self.decoder = AttentionDecoder(keras.layers.GRUCell(DECODER), ksa.BahdanauAttention(ATTENTION),
-                                        vocabulary_size=target_size, embedding_dim=EMBED)
+        self.decoder = AttentionDecoder(
+            keras.layers.GRUCell(DECODER),
+            ksa.BahdanauAttention(ATTENTION),
+            vocabulary_size=target_size,
+            embedding_dim=EMBED,
+        )
 
     def encode(self, source):
         outputs, _, backward = self.encoder(self.embedding(source))  # (batch, S, 2·ENCODER), masked
@@ -87,8 +89,8 @@ def main():
     # Data: the held-out dates are days never seen in training (in any language).
     rng = np.random.default_rng(0)
     days = rng.permutation(DAYS)
-    train_source, train_target = make_pairs(days[:args.train_size], rng)
-    test_source, test_target = make_pairs(days[args.train_size:args.train_size + args.test_size], rng)
+    train_source, train_target = make_pairs(days[: args.train_size], rng)
+    test_source, test_target = make_pairs(days[args.train_size : args.train_size + args.test_size], rng)
     source_vocabulary = Vocabulary.from_texts(train_source, split="characters", lowercase=True)
     target_vocabulary = Vocabulary(list("0123456789-"), split="characters")
 
@@ -104,17 +106,26 @@ def main():
     train = train.batch(args.batch_size, drop_remainder=True).map(prepare).prefetch(tf.data.AUTOTUNE)
 
     model = DateTranslator(source_vocabulary.size, target_vocabulary.size)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3, clipnorm=1.0),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=True)  # the encoder and the decoder's loop as one XLA program
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3, clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )  # the encoder and the decoder's loop as one XLA program
     model.fit(train, epochs=args.epochs, verbose=2)
 
     # Held-out dates, decoded with beam search (one XLA-compiled loop over the decoder's step).
     @tf.function(input_signature=[tf.TensorSpec([None, MAX_SOURCE], tf.int32)])
     def translate(source):
         start = tf.fill([tf.shape(source)[0]], Vocabulary.START)
-        sequences, _, alignments = beam_search(model.step, model.initial_state(source), start, Vocabulary.END,
-                                               BEAM_WIDTH, MAX_TARGET, return_attention_scores=True)
+        sequences, _, alignments = beam_search(
+            model.step,
+            model.initial_state(source),
+            start,
+            end_id=Vocabulary.END,
+            beam_width=BEAM_WIDTH,
+            max_length=MAX_TARGET,
+            return_attention_scores=True,
+        )
         return target_vocabulary.decode(sequences[:, 0]), alignments[:, 0]  # the best hypotheses
 
     with step(f"translating {len(test_source)} held-out dates"):
@@ -131,15 +142,27 @@ def main():
         row = next((i for i, written in enumerate(test_source) if max(map(ord, written)) < 0x3000), 0)
         source_tokens = list(test_source[row].lower())[:MAX_SOURCE]
         target_tokens = (list(translations[row]) + ["</s>"])[:MAX_TARGET]  # no END when cut at MAX
-        plot_attention(alignments[row].numpy(), source_tokens, target_tokens, path=args.plot,
-                       title=f"{test_source[row]} -> {translations[row]}")
+        plot_attention(
+            alignments[row].numpy(),
+            source_tokens,
+            target_tokens,
+            path=args.plot,
+            title=f"{test_source[row]} -> {translations[row]}",
+        )
         print(f"attention heat map saved to {args.plot}")
 
     # Export: a SavedModel that maps strings to strings, reloaded and run as a server would.
     if args.export_dir:
         with step(f"exporting to {args.export_dir}"):
-            export_translator(model, args.export_dir, source_vocabulary, target_vocabulary, MAX_SOURCE,
-                              MAX_TARGET, beam_width=BEAM_WIDTH)
+            export_translator(
+                model,
+                args.export_dir,
+                source_vocabulary,
+                target_vocabulary,
+                MAX_SOURCE,
+                MAX_TARGET,
+                beam_width=BEAM_WIDTH,
+            )
         serve = tf.saved_model.load(args.export_dir).signatures["serving_default"]
         served = serve(text=tf.constant(SAMPLES))
         for written, translation in zip(SAMPLES, served["translation"].numpy()):

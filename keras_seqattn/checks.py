@@ -16,8 +16,11 @@ def check_shape_rank(name, shape, ranks):
     shape = tuple(shape)
     if len(shape) not in ranks:
         ranks = list(ranks)
-        expected = f"{ranks[0]} to {ranks[-1]}" if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1)) \
+        expected = (
+            f"{ranks[0]} to {ranks[-1]}"
+            if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1))
             else " or ".join(str(r) for r in ranks)
+        )
         raise ValueError(f"`{name}` must have rank {expected}. Received: {name}.shape={shape}")
 
 
@@ -42,8 +45,7 @@ def check_mask_shape(name, mask, expected):
     )
     if not ok:
         raise ValueError(
-            f"`{name}` must have shape {_show(expected)} (size-1 axes broadcast). "
-            f"Received: {name}.shape={shape}"
+            f"`{name}` must have shape {_show(expected)} (size-1 axes broadcast). Received: {name}.shape={shape}"
         )
 
 
@@ -100,8 +102,10 @@ def check_tensorflow_backend(what):
     """`what` (a part of this package written in TensorFlow) needs Keras's TensorFlow backend."""
     backend = keras.backend.backend()
     if backend != "tensorflow":
-        raise ValueError(f"{what} needs Keras's TensorFlow backend (KERAS_BACKEND=tensorflow): it runs TensorFlow "
-                         f"loops, not keras.ops. Received: backend={backend!r}")
+        raise ValueError(
+            f"{what} needs Keras's TensorFlow backend (KERAS_BACKEND=tensorflow): it runs TensorFlow "
+            f"loops, not keras.ops. Received: backend={backend!r}"
+        )
 
 
 def check_output_shape(output_shape):
@@ -109,11 +113,16 @@ def check_output_shape(output_shape):
     if output_shape is None:
         return None
     shape = (output_shape,) if isinstance(output_shape, int) else output_shape
-    valid = isinstance(shape, (tuple, list)) and len(shape) > 0 and all(
-        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    valid = (
+        isinstance(shape, (tuple, list))
+        and len(shape) > 0
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    )
     if not valid:
-        raise ValueError("Invalid `output_shape`: it must be a positive int or a tuple of positive ints. "
-                         f"Received: output_shape={output_shape!r}")
+        raise ValueError(
+            "Invalid `output_shape`: it must be a positive int or a tuple of positive ints. "
+            f"Received: output_shape={output_shape!r}"
+        )
     return tuple(shape)
 
 
@@ -122,9 +131,28 @@ def check_attention_shapes(query_shape, value_shape, key_shape, max_rank):
     equal but for dim."""
     query_shape, value_shape, key_shape = (tuple(s) for s in (query_shape, value_shape, key_shape))
     if value_shape[1:-1] != key_shape[1:-1]:
-        raise ValueError("All dimensions of `value` and `key`, except the last one, must be equal. "
-                         f"Received: value.shape={value_shape}, key.shape={key_shape}")
+        raise ValueError(
+            "All dimensions of `value` and `key`, except the last one, must be equal. "
+            f"Received: value.shape={value_shape}, key.shape={key_shape}"
+        )
     check_shape_rank("query", query_shape, range(3, max_rank + 1))
     if not len(query_shape) == len(value_shape):
-        raise ValueError("`query`, `value` and `key` must have the same rank. Received: "
-                         f"query.shape={query_shape}, value.shape={value_shape}, key.shape={key_shape}")
+        raise ValueError(
+            "`query`, `value` and `key` must have the same rank. Received: "
+            f"query.shape={query_shape}, value.shape={value_shape}, key.shape={key_shape}"
+        )
+
+
+def check_attention_axes(attention_axes):
+    """None, an int or a tuple of ints, returned as None or a tuple."""
+    if isinstance(attention_axes, int) and not isinstance(attention_axes, bool):
+        return (attention_axes,)
+    if attention_axes is None:
+        return None
+    if not isinstance(attention_axes, (list, tuple)) or not all(
+        isinstance(a, int) and not isinstance(a, bool) for a in attention_axes
+    ):
+        raise ValueError(
+            f"`attention_axes` must be None, an int or a tuple of ints. Received: attention_axes={attention_axes!r}"
+        )
+    return tuple(attention_axes)

@@ -8,8 +8,11 @@ import warnings
 
 def warn(old, new, stacklevel=3):
     """Say once per call site that `old` is deprecated in favour of `new`."""
-    warnings.warn(f"{old} is deprecated and will be removed in the next release: use {new}.",
-                  DeprecationWarning, stacklevel=stacklevel)
+    warnings.warn(
+        f"{old} is deprecated and will be removed in the next release: use {new}.",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def take_renamed(kwargs, old, new, value, owner):
@@ -20,8 +23,9 @@ def take_renamed(kwargs, old, new, value, owner):
     old_value = kwargs.pop(old)
     warn(f"`{owner}({old}=...)`", f"`{new}=`", stacklevel=4)
     if value is not None:
-        raise ValueError(f"Give `{new}` or its old name `{old}`, not both. Received: {new}={value!r}, "
-                         f"{old}={old_value!r}")
+        raise ValueError(
+            f"Give `{new}` or its old name `{old}`, not both. Received: {new}={value!r}, {old}={old_value!r}"
+        )
     return old_value
 
 
@@ -46,8 +50,7 @@ def legacy_arguments(positional=(), renamed=None):
                 if len(extra) > len(positional):
                     raise TypeError(f"{name}() takes {kept} positional arguments but {len(args)} were given")
                 names = positional[: len(extra)]
-                warn(f"Passing {', '.join(f'`{n}`' for n in names)} to `{name}` by position",
-                     "keyword arguments")
+                warn(f"Passing {', '.join(f'`{n}`' for n in names)} to `{name}` by position", "keyword arguments")
                 for key, value in zip(names, extra):
                     if key in kwargs:
                         raise TypeError(f"{name}() got multiple values for argument '{key}'")

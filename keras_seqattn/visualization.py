@@ -30,8 +30,10 @@ def plot_attention(alignments, source_tokens, target_tokens, path=None, title=No
     """
     alignments = np.asarray(alignments, "float32")
     if alignments.ndim != 2:
-        raise ValueError("`alignments` must have rank 2, (target_length, source_length). "
-                         f"Received: alignments.shape={alignments.shape}")
+        raise ValueError(
+            "`alignments` must have rank 2, (target_length, source_length). "
+            f"Received: alignments.shape={alignments.shape}"
+        )
     source_tokens = _tokens("source_tokens", source_tokens, alignments.shape[1])
     target_tokens = _tokens("target_tokens", target_tokens, alignments.shape[0])
     return _heat_map(alignments, source_tokens, target_tokens, "source", "target", path, title)
@@ -52,7 +54,9 @@ def plot_pooling(weights, tokens, path=None, title=None):
     """
     weights = np.asarray(weights, "float32")
     if weights.ndim not in (1, 2):
-        raise ValueError(f"`weights` must have rank 1 or 2, (T,) or (heads, T). Received: weights.shape={weights.shape}")
+        raise ValueError(
+            f"`weights` must have rank 1 or 2, (T,) or (heads, T). Received: weights.shape={weights.shape}"
+        )
     weights = weights.reshape(-1, weights.shape[-1])
     tokens = _tokens("tokens", tokens, weights.shape[1])
     heads = [f"head {i}" for i in range(len(weights))] if len(weights) > 1 else ["α"]
@@ -79,23 +83,33 @@ def plot_hierarchical_attention(sentence_weights, word_weights, sentences, path=
     Figure = _figure_class("plot_hierarchical_attention")
     sentence_weights, word_weights = np.asarray(sentence_weights, "float32"), np.asarray(word_weights, "float32")
     if sentence_weights.ndim != 1 or word_weights.ndim != 2 or len(sentence_weights) != len(word_weights):
-        raise ValueError("`sentence_weights` must be (sentences,) and `word_weights` (sentences, words). "
-                         f"Received: sentence_weights.shape={sentence_weights.shape}, "
-                         f"word_weights.shape={word_weights.shape}")
+        raise ValueError(
+            "`sentence_weights` must be (sentences,) and `word_weights` (sentences, words). "
+            f"Received: sentence_weights.shape={sentence_weights.shape}, "
+            f"word_weights.shape={word_weights.shape}"
+        )
     sentences = [list(words) for words in sentences]
-    if not sentences or len(sentences) > len(word_weights) or any(
-            not words or len(words) > word_weights.shape[1] for words in sentences):
-        raise ValueError(f"`sentences` must hold 1 to {len(word_weights)} sentences of 1 to {word_weights.shape[1]} "
-                         f"words each. Received: {[len(words) for words in sentences]} words")
+    if (
+        not sentences
+        or len(sentences) > len(word_weights)
+        or any(not words or len(words) > word_weights.shape[1] for words in sentences)
+    ):
+        raise ValueError(
+            f"`sentences` must hold 1 to {len(word_weights)} sentences of 1 to {word_weights.shape[1]} "
+            f"words each. Received: {[len(words) for words in sentences]} words"
+        )
     width = max(len(words) for words in sentences)
     title, size = _fit_title(title, 0.9 * width + 2.5, 0.45 * len(sentences) + 1.2, 12)
     figure = Figure(figsize=size)
     sentence_axes, word_axes = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, width]})
-    sentence_axes.imshow(sentence_weights[:len(sentences), None], cmap="Reds", vmin=0.0, vmax=1.0, aspect="auto")
+    sentence_axes.imshow(sentence_weights[: len(sentences), None], cmap="Reds", vmin=0.0, vmax=1.0, aspect="auto")
     sentence_axes.set_xticks([0], ["sentence"])
-    sentence_axes.set_yticks(range(len(sentences)), [f"{w:.2f}" for w in sentence_weights[:len(sentences)]])
-    shown = np.where(np.arange(width)[None, :] < np.array([len(w) for w in sentences])[:, None],
-                     word_weights[:len(sentences), :width], np.nan)
+    sentence_axes.set_yticks(range(len(sentences)), [f"{w:.2f}" for w in sentence_weights[: len(sentences)]])
+    shown = np.where(
+        np.arange(width)[None, :] < np.array([len(w) for w in sentences])[:, None],
+        word_weights[: len(sentences), :width],
+        np.nan,
+    )
     word_axes.imshow(shown, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
     for row, words in enumerate(sentences):
         for column, word in enumerate(words):
@@ -128,8 +142,7 @@ def plot_memory_hops(weights, memories, path=None, title=None):
     if weights.ndim != 2:
         raise ValueError(f"`weights` must have rank 2, (hops, memories). Received: weights.shape={weights.shape}")
     memories = _tokens("memories", memories, weights.shape[1])
-    return _heat_map(weights.T, [f"hop {k + 1}" for k in range(len(weights))], memories, "hop", "memory",
-                     path, title)
+    return _heat_map(weights.T, [f"hop {k + 1}" for k in range(len(weights))], memories, "hop", "memory", path, title)
 
 
 def plot_image_attention(image, alignments, words, path=None, title=None):
@@ -179,9 +192,10 @@ def plot_image_attention(image, alignments, words, path=None, title=None):
 def _heat_map(matrix, columns, rows, xlabel, ylabel, path, title):
     """`matrix` cut to the labels, drawn with its colour bar; saved when `path` is given."""
     Figure = _figure_class("plotting attention")
-    matrix = matrix[:len(rows), :len(columns)]
-    title, size = _fit_title(title, 0.3 * len(columns) + 2 + 0.06 * max(len(str(r)) for r in rows),
-                             0.3 * len(rows) + 1.5, 12)
+    matrix = matrix[: len(rows), : len(columns)]
+    title, size = _fit_title(
+        title, 0.3 * len(columns) + 2 + 0.06 * max(len(str(r)) for r in rows), 0.3 * len(rows) + 1.5, 12
+    )
     figure = Figure(figsize=size)
     axes = figure.add_subplot()
     image = axes.imshow(matrix, cmap="gray_r", vmin=0.0, vmax=max(1e-6, float(matrix.max())))

@@ -2,10 +2,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import pytest
 
-from keras_seqattn import ops  # noqa: E402
+from keras_seqattn import ops
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +15,26 @@ def _fresh_keras_state():
     yield
     keras.config.set_dtype_policy("float32")
     ops.set_policy(None)
+
+
+# The long tests, measured at 8 s or more each on a 2-core CPU: the examples' smoke runs, the
+# property tests, worker processes, builds, and the shared harness (a fresh process per layer).
+# `pytest -m "not slow"` leaves them out; the whole suite runs them all.
+SLOW = (
+    "tests/examples/",
+    "tests/properties/",
+    "tests/distributed/",
+    "tests/docs/",
+    "tests/package/test_release.py",
+    "tests/package/test_backends.py",
+    "::test_harness",
+    "_harness",
+    "test_forward_backward_never_holds_a_score_matrix",
+    "test_a_server_compiles_once_per_power_of_two_bucket",
+)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(part in item.nodeid for part in SLOW):
+            item.add_marker(pytest.mark.slow)

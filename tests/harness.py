@@ -43,7 +43,8 @@ def _model(layer, inputs, call_kwargs, project_inputs=False):
     in front of every float input, so that a model around a weightless layer can train."""
     symbolic = {
         name: keras.Input(shape=(None,) * (value.ndim - 2) + value.shape[-1:], dtype=value.dtype, name=name)
-        if value.ndim > 1 else keras.Input(shape=(), dtype=value.dtype, name=name)
+        if value.ndim > 1
+        else keras.Input(shape=(), dtype=value.dtype, name=name)
         for name, value in inputs.items()
     }
     layer_inputs = dict(symbolic)
@@ -55,12 +56,21 @@ def _model(layer, inputs, call_kwargs, project_inputs=False):
 
 
 def _close(actual, expected, tol, what):
-    np.testing.assert_allclose(np.asarray(actual, "float32"), np.asarray(expected, "float32"),
-                               rtol=tol, atol=tol, err_msg=what)
+    np.testing.assert_allclose(
+        np.asarray(actual, "float32"), np.asarray(expected, "float32"), rtol=tol, atol=tol, err_msg=what
+    )
 
 
-def run_layer_test(layer_cls, init_kwargs, inputs, call_kwargs=None, tmp_path=None,
-                   expected_output_shape=None, mixed_precision=True, export=True):
+def run_layer_test(
+    layer_cls,
+    init_kwargs,
+    inputs,
+    call_kwargs=None,
+    tmp_path=None,
+    expected_output_shape=None,
+    mixed_precision=True,
+    export=True,
+):
     """Run every harness check on `layer_cls(**init_kwargs)` called as `layer(**inputs, **call_kwargs)`.
 
     `inputs` maps call-argument names to NumPy arrays (batch first); `call_kwargs` holds the
@@ -121,9 +131,13 @@ def run_layer_test(layer_cls, init_kwargs, inputs, call_kwargs=None, tmp_path=No
         model.export(export_dir, verbose=False)
         data_path = os.path.join(tmp_path, "data.npz")
         np.savez(data_path, __expected__=np.asarray(eager), **inputs)
-        result = subprocess.run([sys.executable, "-c", _FRESH_PROCESS, export_dir, data_path],
-                                capture_output=True, text=True, cwd=tmp_path,
-                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        result = subprocess.run(
+            [sys.executable, "-c", _FRESH_PROCESS, export_dir, data_path],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         assert "fresh-process outputs match" in result.stdout
     return eager

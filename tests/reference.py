@@ -17,8 +17,9 @@ def softmax(scores, mask=None):
     return np.where(total > 0, exp / np.where(total > 0, total, 1.0), 0.0)
 
 
-def multi_head_attention(query, key, value, mask=None, causal=False, scale=None, bias=None, slopes=None,
-                         window=None, offset=0):
+def multi_head_attention(
+    query, key, value, mask=None, causal=False, scale=None, bias=None, slopes=None, window=None, offset=0
+):
     """query (B, T, H, d), key/value (B, S, K, ·) with H a multiple of K; mask broadcastable to
     (B, H, T, S); bias added to the scaled scores; ALiBi slopes (H,) add m_h (j - i); query i sits
     at position i + offset; window w keeps |j - i| < w. Returns output (B, T, H, dv) and weights
@@ -69,8 +70,9 @@ def sinusoids(length, depth, max_wavelength=10000.0, start=0):
     return table
 
 
-def multi_head_attention_gradients(query, key, value, d_output, mask=None, causal=False, scale=None, bias=None,
-                                   slopes=None, window=None, offset=0):
+def multi_head_attention_gradients(
+    query, key, value, d_output, mask=None, causal=False, scale=None, bias=None, slopes=None, window=None, offset=0
+):
     """Gradients of `sum(output * d_output)` for `multi_head_attention`, derived by hand:
     dV = Pᵀ dO, dS = P ∘ (dO Vᵀ - rowsum(dO ∘ O)), dQ = scale · dS K, dK = scale · dSᵀ Q; a key/value
     head's gradient sums over the query heads that read it. Returns (d_query, d_key, d_value)."""

@@ -14,8 +14,15 @@ import tensorflow as tf
 import keras_seqattn
 
 MODULES = sorted(name for _, name, _ in pkgutil.walk_packages(keras_seqattn.__path__, "keras_seqattn."))
-PUBLIC_MODULES = ["keras_seqattn", "keras_seqattn.ops", "keras_seqattn.decoding", "keras_seqattn.seq2seq",
-                  "keras_seqattn.export", "keras_seqattn.text", "keras_seqattn.visualization"]
+PUBLIC_MODULES = [
+    "keras_seqattn",
+    "keras_seqattn.ops",
+    "keras_seqattn.decoding",
+    "keras_seqattn.seq2seq",
+    "keras_seqattn.export",
+    "keras_seqattn.text",
+    "keras_seqattn.visualization",
+]
 
 
 def _public():
@@ -40,8 +47,9 @@ def test_docstring_examples(name):
     module = importlib.import_module(name)
     public = {n: getattr(keras_seqattn, n) for n in dir(keras_seqattn) if n[0].isupper()}
     try:
-        result = doctest.testmod(module, extraglobs={"keras": keras, "tf": tf, "np": np, "ops": keras.ops,
-                                                     "ksa": keras_seqattn, **public})
+        result = doctest.testmod(
+            module, extraglobs={"keras": keras, "tf": tf, "np": np, "ops": keras.ops, "ksa": keras_seqattn, **public}
+        )
     finally:
         keras_seqattn.ops.set_policy(None)
     assert result.failed == 0, result

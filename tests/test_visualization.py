@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from keras_seqattn.visualization import (plot_attention, plot_hierarchical_attention, plot_image_attention,
-                                          plot_memory_hops, plot_pooling)
+from keras_seqattn.visualization import (
+    plot_attention,
+    plot_hierarchical_attention,
+    plot_image_attention,
+    plot_memory_hops,
+    plot_pooling,
+)
 
 ALIGNMENTS = np.random.default_rng(0).dirichlet(np.ones(6), size=5).astype("float32")  # (5, 6)
 
@@ -18,11 +23,14 @@ def test_heat_map_holds_the_alignments_and_the_tokens(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("alignments, source, target, argument", [
-    (ALIGNMENTS[0], "ab", "c", "alignments"),
-    (ALIGNMENTS, "abcdefg", "c", "source_tokens"),
-    (ALIGNMENTS, "ab", "", "target_tokens"),
-])
+@pytest.mark.parametrize(
+    "alignments, source, target, argument",
+    [
+        (ALIGNMENTS[0], "ab", "c", "alignments"),
+        (ALIGNMENTS, "abcdefg", "c", "source_tokens"),
+        (ALIGNMENTS, "ab", "", "target_tokens"),
+    ],
+)
 def test_bad_input(alignments, source, target, argument):
     with pytest.raises(ValueError, match=argument):
         plot_attention(alignments, source, target)
@@ -49,8 +57,13 @@ def test_pooling_weights_over_tokens(tmp_path):
 def test_hierarchical_attention_levels(tmp_path):
     sentence_weights = np.array([0.2, 0.8, 0.0], "float32")
     word_weights = np.array([[0.5, 0.5, 0.0], [0.1, 0.2, 0.7], [0.0, 0.0, 0.0]], "float32")
-    figure = plot_hierarchical_attention(sentence_weights, word_weights, [["it", "rained"], ["overall", "it", "was"]],
-                                         path=tmp_path / "han.png", title="a review")
+    figure = plot_hierarchical_attention(
+        sentence_weights,
+        word_weights,
+        [["it", "rained"], ["overall", "it", "was"]],
+        path=tmp_path / "han.png",
+        title="a review",
+    )
     sentence_axes, word_axes = figure.axes[:2]
     np.testing.assert_array_equal(sentence_axes.images[0].get_array()[:, 0], sentence_weights[:2])
     shown = np.asarray(word_axes.images[0].get_array())
@@ -66,8 +79,7 @@ def test_hierarchical_attention_levels(tmp_path):
 
 def test_memory_hops(tmp_path):
     weights = np.array([[0.7, 0.3, 0.0], [0.1, 0.9, 0.0]], "float32")  # (hops, memories)
-    figure = plot_memory_hops(weights, ["mary went to the kitchen", "mary got the apple"],
-                              path=tmp_path / "hops.png")
+    figure = plot_memory_hops(weights, ["mary went to the kitchen", "mary got the apple"], path=tmp_path / "hops.png")
     axes = figure.axes[0]
     np.testing.assert_array_equal(axes.images[0].get_array(), weights[:, :2].T)
     assert [t.get_text() for t in axes.get_xticklabels()] == ["hop 1", "hop 2"]
@@ -81,8 +93,9 @@ def test_image_attention_overlays(tmp_path):
     image[:6, :6, 0] = 1.0  # a red patch, top left
     alignments = np.zeros((4, 3, 3), "float32")
     alignments[:, 0, 0] = 1.0
-    figure = plot_image_attention(image, alignments, ["a", "red", "square"], path=tmp_path / "image.png",
-                                  title="a red square")
+    figure = plot_image_attention(
+        image, alignments, ["a", "red", "square"], path=tmp_path / "image.png", title="a red square"
+    )
     axes = figure.axes
     assert len(axes) == 4  # the image, then one panel per word
     assert [ax.get_title() for ax in axes] == ["", "a", "red", "square"]
@@ -100,13 +113,17 @@ def test_image_attention_overlays(tmp_path):
 TITLE = "Attention of a model trained for six epochs on two thousand dates, beam width four"
 
 
-@pytest.mark.parametrize("plot", [
-    lambda title: plot_attention(np.eye(2), ["a", "b"], ["x", "y"], title=title),
-    lambda title: plot_pooling(np.array([0.3, 0.7]), ["a", "b"], title=title),
-    lambda title: plot_hierarchical_attention(np.array([1.0]), np.array([[0.5, 0.5]]), [["a", "b"]], title=title),
-    lambda title: plot_memory_hops(np.array([[0.5, 0.5]]), ["a", "b"], title=title),
-    lambda title: plot_image_attention(np.zeros((4, 4)), np.ones((1, 2, 2)) / 4, ["a"], title=title),
-], ids=["alignments", "pooling", "hierarchical", "memory", "image"])
+@pytest.mark.parametrize(
+    "plot",
+    [
+        lambda title: plot_attention(np.eye(2), ["a", "b"], ["x", "y"], title=title),
+        lambda title: plot_pooling(np.array([0.3, 0.7]), ["a", "b"], title=title),
+        lambda title: plot_hierarchical_attention(np.array([1.0]), np.array([[0.5, 0.5]]), [["a", "b"]], title=title),
+        lambda title: plot_memory_hops(np.array([[0.5, 0.5]]), ["a", "b"], title=title),
+        lambda title: plot_image_attention(np.zeros((4, 4)), np.ones((1, 2, 2)) / 4, ["a"], title=title),
+    ],
+    ids=["alignments", "pooling", "hierarchical", "memory", "image"],
+)
 def test_long_titles_fit_short_inputs(plot):
     figure = plot(TITLE)
     figure.canvas.draw()

@@ -18,7 +18,10 @@ from keras_seqattn.decoding.serialization import deserialize as deserialize
 from keras_seqattn.decoding.serialization import get as get
 from keras_seqattn.decoding.serialization import serialize as serialize
 
-__getattr__ = deprecation.deprecated_names(__name__, {
-    "DecodedWithAlignments": ("keras_seqattn.decoding.Decoded", lambda: Decoded),
-    "Generated": ("keras_seqattn.decoding.Decoded", lambda: Decoded),
-})
+__getattr__ = deprecation.deprecated_names(
+    __name__,
+    {
+        "DecodedWithAlignments": ("keras_seqattn.decoding.Decoded", lambda: Decoded),
+        "Generated": ("keras_seqattn.decoding.Decoded", lambda: Decoded),
+    },
+)

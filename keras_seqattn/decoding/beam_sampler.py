@@ -54,8 +54,6 @@ class BeamSampler(Sampler):
     TensorShape([1, 2, 3])
     """
 
-    name = "beam"
-
     def __init__(self, beam_width=5, length_penalty=0.0, coverage_penalty=0.0, ranking="gnmt"):
         checks.check_positive_int("beam_width", beam_width)
         checks.check_number("length_penalty", length_penalty, 0, strict=False)
@@ -73,11 +71,28 @@ class BeamSampler(Sampler):
             contract.check_attention(initial_state, "coverage_penalty")
 
     def get_config(self):
-        return dict(beam_width=self.beam_width, length_penalty=self.length_penalty,
-                    coverage_penalty=self.coverage_penalty, ranking=self.ranking)
+        return dict(
+            beam_width=self.beam_width,
+            length_penalty=self.length_penalty,
+            coverage_penalty=self.coverage_penalty,
+            ranking=self.ranking,
+        )
 
-    def loop(self, step_fn, prefill_fn, prompt, lengths, initial_state, seed, *, traced, end_id, max_length,
-             return_attention_scores, stop_ids):
+    def loop(
+        self,
+        step_fn,
+        prefill_fn,
+        prompt,
+        lengths,
+        initial_state,
+        seed,
+        *,
+        traced,
+        end_id,
+        max_length,
+        return_attention_scores,
+        stop_ids,
+    ):
         """The loop of `Sampler.loop` over `beam_width` hypotheses per input: while a row is
         inside its prompt every hypothesis takes the prompt's token at no cost; then the best
         candidates of all hypotheses are kept."""
@@ -87,13 +102,18 @@ class BeamSampler(Sampler):
         batch, total = tf.shape(buffer)[0], tf.shape(buffer)[1]
         zeros = tf.zeros([batch, beam_width])
         start = dict(
-            step=first, state=tf.nest.map_structure(lambda x: tf.repeat(x, beam_width, axis=0), state),
+            step=first,
+            state=tf.nest.map_structure(lambda x: tf.repeat(x, beam_width, axis=0), state),
             buffer=tf.tile(buffer[:, None], [1, beam_width, 1]),
             # Only the first hypothesis is live at the start, so the first step expands it alone.
             log_probs=tf.tile([[0.0] + [-float("inf")] * (beam_width - 1)], [batch, 1]),
-            lengths=zeros, finished=tf.zeros_like(zeros, tf.bool), scores=zeros, ends=tf.tile(lengths[:, None],
-                                                                                             [1, beam_width]),
-            coverage=(), attention=())
+            lengths=zeros,
+            finished=tf.zeros_like(zeros, tf.bool),
+            scores=zeros,
+            ends=tf.tile(lengths[:, None], [1, beam_width]),
+            coverage=(),
+            attention=(),
+        )
         if track_attention:
             source_length = tf.shape(initial_state[contract.ATTENTION])[1]
             start["coverage"] = tf.zeros([batch, beam_width, source_length])
@@ -112,7 +132,7 @@ class BeamSampler(Sampler):
             # hypothesis takes the prompt's token, at no cost either.
             forced = (t + 1 < lengths)[:, None] & tf.ones_like(finished)
             forced_token = tf.gather(loop["buffer"], t + 1, axis=2)  # (batch, beam)
-            only = lambda token: tf.one_hot(token, vocab, on_value=0.0, off_value=-float("inf"))  # noqa: E731
+            only = lambda token: tf.one_hot(token, vocab, on_value=0.0, off_value=-float("inf"))
             step_log_probs = tf.where(finished[..., None], only(end_id), step_log_probs)
             step_log_probs = tf.where(forced[..., None], only(forced_token), step_log_probs)
             candidates = loop["log_probs"][..., None] + step_log_probs  # (batch, beam, vocab)
@@ -141,12 +161,16 @@ class BeamSampler(Sampler):
 
             generated = reorder(growing) > 0
             stopped = tf.reduce_any(tf.equal(new_tokens[..., None], stops), axis=-1)
-            new = dict(loop, step=t + 1, scores=scores,
-                       log_probs=tf.gather(tf.reshape(candidates, [batch, -1]), chosen, batch_dims=1),
-                       lengths=reorder(loop["lengths"] + growing),
-                       ends=tf.where(generated, t + 2, reorder(loop["ends"])),
-                       finished=reorder(finished) | (generated & (stopped | (t + 2 >= lengths[:, None] + max_length))),
-                       buffer=contract.write_at(reorder(loop["buffer"]), t + 1, new_tokens, axis=2))
+            new = dict(
+                loop,
+                step=t + 1,
+                scores=scores,
+                log_probs=tf.gather(tf.reshape(candidates, [batch, -1]), chosen, batch_dims=1),
+                lengths=reorder(loop["lengths"] + growing),
+                ends=tf.where(generated, t + 2, reorder(loop["ends"])),
+                finished=reorder(finished) | (generated & (stopped | (t + 2 >= lengths[:, None] + max_length))),
+                buffer=contract.write_at(reorder(loop["buffer"]), t + 1, new_tokens, axis=2),
+            )
             if track_attention:
                 new["coverage"] = reorder(coverage)
                 if return_attention_scores:
@@ -154,8 +178,9 @@ class BeamSampler(Sampler):
             rows = tf.reshape(beam + beam_width * tf.range(batch)[:, None], [-1])
             # A leaf the step passed through unchanged (encoder outputs, projected keys, a cross-
             # attention cache) is the same for every hypothesis of an input: it needs no reordering.
-            new["state"] = tf.nest.map_structure(lambda x, old: x if x is old else tf.gather(x, rows),
-                                                 state, loop["state"])
+            new["state"] = tf.nest.map_structure(
+                lambda x, old: x if x is old else tf.gather(x, rows), state, loop["state"]
+            )
             return new
 
         return self.run(body, start)

@@ -24,8 +24,9 @@ def self_attention_caches(layers, batch_size, max_length, dtype=None):
     for layer in layers:
         attention = layer.self_attention if isinstance(layer, TransformerDecoder) else layer
         if not isinstance(attention, MultiHeadAttention) or not attention.built:
-            raise ValueError("`layers` must be built TransformerDecoder or MultiHeadAttention layers. "
-                             f"Received: {layer!r}")
+            raise ValueError(
+                f"`layers` must be built TransformerDecoder or MultiHeadAttention layers. Received: {layer!r}"
+            )
         shape = (batch_size, 2, max_length, attention.num_key_value_heads, attention.key_dim)
         caches.append(ops.zeros(shape, dtype or attention.compute_dtype))
     return caches

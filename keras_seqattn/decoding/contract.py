@@ -40,8 +40,9 @@ def check_search_args(search, start_ids, end_id, max_length):
 def check_stop_ids(stop_ids, end_id):
     """The tokens that end a sequence: `end_id` and `stop_ids` (ints >= 0), as a sorted tuple."""
     stop_ids = () if stop_ids is None else stop_ids
-    if isinstance(stop_ids, int) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
-                                            for i in stop_ids):
+    if isinstance(stop_ids, int) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in stop_ids
+    ):
         raise ValueError(f"`stop_ids` must be a list of token ids (ints >= 0). Received: stop_ids={stop_ids!r}")
     return tuple(sorted({end_id, *stop_ids}))
 
@@ -52,7 +53,8 @@ def check_attention(state, needed_by):
         raise ValueError(
             f"`{needed_by}` needs the attention weights: `step_fn` must return a dict state with an "
             f"'{ATTENTION}' entry of shape (batch * beam, source_length). Received a state of type "
-            f"{type(state).__name__}" + (f" with keys {sorted(state)}" if isinstance(state, dict) else ""))
+            f"{type(state).__name__}" + (f" with keys {sorted(state)}" if isinstance(state, dict) else "")
+        )
 
 
 def attention_in(state):
@@ -67,8 +69,10 @@ def call_step(step_fn, tokens, state, step, end_id):
     tf.nest.assert_same_structure(state, new_state)
     vocabulary = logits.shape[-1]
     if vocabulary is not None and end_id >= vocabulary:
-        raise ValueError(f"`end_id` must be a token of the step function's vocabulary of {vocabulary} "
-                         f"(logits of shape {tuple(logits.shape)}). Received: end_id={end_id}")
+        raise ValueError(
+            f"`end_id` must be a token of the step function's vocabulary of {vocabulary} "
+            f"(logits of shape {tuple(logits.shape)}). Received: end_id={end_id}"
+        )
     return tf.cast(logits, tf.float32), new_state
 
 
@@ -87,8 +91,10 @@ def pack_prompt(prompt, prompt_mask):
         return prompt, tf.fill([tf.shape(prompt)[0]], tf.shape(prompt)[1])
     mask_shape = tuple(prompt_mask.shape) if hasattr(prompt_mask, "shape") else np.shape(prompt_mask)
     if mask_shape != tuple(prompt.shape):
-        raise ValueError(f"`prompt_mask` must have the prompt's shape {tuple(prompt.shape)}. "
-                         f"Received: prompt_mask.shape={mask_shape}")
+        raise ValueError(
+            f"`prompt_mask` must have the prompt's shape {tuple(prompt.shape)}. "
+            f"Received: prompt_mask.shape={mask_shape}"
+        )
     prompt_mask = tf.cast(prompt_mask, tf.bool)
     order = tf.argsort(tf.cast(~prompt_mask, tf.int32), axis=1, stable=True)  # tokens first, in order
     packed = tf.where(tf.gather(prompt_mask, order, batch_dims=1), tf.gather(prompt, order, batch_dims=1), 0)

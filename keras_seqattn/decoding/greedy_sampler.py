@@ -18,7 +18,5 @@ class GreedySampler(Sampler):
     [[1, 0, 0]]
     """
 
-    name = "greedy"
-
     def next_tokens(self, logits, step, seed, history, seen):
         return tf.argmax(logits, axis=-1, output_type=tf.int32)

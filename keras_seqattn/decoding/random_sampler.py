@@ -35,13 +35,10 @@ class RandomSampler(Sampler):
     [[1, 0, 0]]
     """
 
-    name = "random"
-
     def __init__(self, temperature=1.0, top_k=None, top_p=None, repetition_penalty=1.0):
         checks.check_number("temperature", temperature, 0, strict=True)
         checks.check_positive_int("top_k", top_k, allow_none=True)
-        if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float))
-                                  or not 0 < top_p <= 1):
+        if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
             raise ValueError(f"`top_p` must be None or a number in (0, 1]. Received: top_p={top_p!r}")
         checks.check_number("repetition_penalty", repetition_penalty, 0, strict=True)
         self.temperature, self.top_k = float(temperature), top_k
@@ -49,8 +46,9 @@ class RandomSampler(Sampler):
         self.repetition_penalty = float(repetition_penalty)
 
     def get_config(self):
-        return dict(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
-                    repetition_penalty=self.repetition_penalty)
+        return dict(
+            temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, repetition_penalty=self.repetition_penalty
+        )
 
     def next_tokens(self, logits, step, seed, history, seen):
         vocabulary = logits.shape[-1]

@@ -58,12 +58,11 @@ class Sampler:
 
     A search is traced once per step function, settings and input signature, eagerly too; the
     traced function is kept while the step function's owner lives and holds it only weakly, so it
-    never keeps a model alive. Subclasses set `name` and `next_tokens` (and `get_config` for
-    their settings), or replace `loop` altogether (beam search).
+    never keeps a model alive. Subclasses set `next_tokens` (and `get_config` for their
+    settings), or replace `loop` altogether (beam search).
 
     Example (a strategy that always takes the second likeliest token):
     >>> class SecondBest(ksa.decoding.Sampler):
-    ...     name = "second_best"
     ...     def next_tokens(self, logits, step, seed, history, seen):
     ...         return tf.math.top_k(logits, 2).indices[:, 1]
     >>> table = tf.math.log([[.1, .6, .3], [.9, .05, .05], [.2, .5, .3]])
@@ -72,8 +71,6 @@ class Sampler:
     >>> found.sequences.numpy().tolist()
     [[1, 1, 1]]
     """
-
-    name = "search"
 
     def next_tokens(self, logits, step, seed, history, seen):
         """The tokens `(rows,)` int32 chosen from `logits` `(rows, vocabulary)` at `step`;
@@ -96,38 +93,60 @@ class Sampler:
     def from_config(cls, config):
         return cls(**config)
 
-    def __call__(self, step_fn, initial_state, start_ids=None, *, end_id, max_length, return_attention_scores=False,
-                 jit_compile="auto", seed=None, prompt=None, prompt_mask=None, prefill_fn=None, stop_ids=None):
+    def __call__(
+        self,
+        step_fn,
+        initial_state,
+        start_ids=None,
+        *,
+        end_id,
+        max_length,
+        return_attention_scores=False,
+        jit_compile="auto",
+        seed=None,
+        prompt=None,
+        prompt_mask=None,
+        prefill_fn=None,
+        stop_ids=None,
+    ):
         prompted = prompt is not None
         if prompted:
             if start_ids is not None:
                 raise ValueError("Give `start_ids` or a `prompt`, not both. Received: start_ids and prompt")
             if return_attention_scores:
-                raise ValueError("A prompted search returns no attention scores. "
-                                 "Received: return_attention_scores=True")
+                raise ValueError(
+                    "A prompted search returns no attention scores. Received: return_attention_scores=True"
+                )
             prompt, lengths = contract.pack_prompt(prompt, prompt_mask)
-            contract.check_search_args(self.name, tf.zeros([1], tf.int32), end_id, max_length)
+            contract.check_search_args(type(self).__name__, tf.zeros([1], tf.int32), end_id, max_length)
         else:
             if prefill_fn is not None:
                 raise ValueError("`prefill_fn` prefills a `prompt`. Received: prompt=None")
-            start_ids = contract.check_search_args(self.name, start_ids, end_id, max_length)
+            start_ids = contract.check_search_args(type(self).__name__, start_ids, end_id, max_length)
             prompt, lengths = start_ids[:, None], tf.ones_like(start_ids)
         self.check_state(initial_state, return_attention_scores)
         stop_ids = contract.check_stop_ids(stop_ids, end_id)
-        options = dict(end_id=end_id, max_length=max_length, return_attention_scores=bool(return_attention_scores),
-                       stop_ids=stop_ids)
+        options = dict(
+            end_id=end_id,
+            max_length=max_length,
+            return_attention_scores=bool(return_attention_scores),
+            stop_ids=stop_ids,
+        )
         batch = prompt.shape[0]  # None when only known at run time
         rows = None if batch is None else batch * self.rows_per_input()
-        search, traced = self._compiled(step_fn, prefill_fn, tuple(sorted(options.items())),
-                                        compiles(jit_compile, rows))
+        search, traced = self._compiled(
+            step_fn, prefill_fn, tuple(sorted(options.items())), compiles(jit_compile, rows)
+        )
         inputs = (prompt, lengths, initial_state, check_seed(seed))
         search.get_concrete_function(*inputs)  # traces unless already traced: the vocabulary is known
         if traced.vocabulary is not None and tf.executing_eagerly():
             ids = prompt.numpy()[np.arange(prompt.shape[1])[None, :] < lengths.numpy()[:, None]]
             if ids.size and (ids.min() < 0 or ids.max() >= traced.vocabulary):
                 name = "prompt" if prompted else "start_ids"
-                raise ValueError(f"`{name}` must be tokens of the step function's vocabulary of "
-                                 f"{traced.vocabulary}. Received: {name} ids from {ids.min()} to {ids.max()}")
+                raise ValueError(
+                    f"`{name}` must be tokens of the step function's vocabulary of "
+                    f"{traced.vocabulary}. Received: {name} ids from {ids.min()} to {ids.max()}"
+                )
         done = search(*inputs)
         if prompted:
             return Decoded(done["buffer"], done["scores"], lengths=done["ends"])
@@ -163,8 +182,13 @@ class Sampler:
         prompt, then `end_id`), the state (prefilled through `prefill_fn` when given) and the first
         position to feed (the last one every row's prompt shares, when prefilled)."""
         batch, prompt_length = tf.shape(prompt)[0], tf.shape(prompt)[1]
-        buffer = tf.concat([tf.where(tf.range(prompt_length)[None, :] < lengths[:, None], prompt, end_id),
-                            tf.fill([batch, max_length], end_id)], axis=1)
+        buffer = tf.concat(
+            [
+                tf.where(tf.range(prompt_length)[None, :] < lengths[:, None], prompt, end_id),
+                tf.fill([batch, max_length], end_id),
+            ],
+            axis=1,
+        )
         state, first = initial_state, 0
         if prefill_fn is not None:  # the prompt in one call; the loop redoes its last shared position
             state = prefill_fn(prompt, initial_state)
@@ -176,12 +200,28 @@ class Sampler:
     def run(body, start):
         """Run `body` from `start` until the buffer is full or every row has finished."""
         total = tf.shape(start["buffer"])[-1]
-        (done,) = tf.while_loop(lambda loop: (loop["step"] < total - 1) & ~tf.reduce_all(loop["finished"]),
-                                lambda loop: (contract.keep_shapes(body(loop), loop),), (start,))
+        (done,) = tf.while_loop(
+            lambda loop: (loop["step"] < total - 1) & ~tf.reduce_all(loop["finished"]),
+            lambda loop: (contract.keep_shapes(body(loop), loop),),
+            (start,),
+        )
         return done
 
-    def loop(self, step_fn, prefill_fn, prompt, lengths, initial_state, seed, *, traced, end_id, max_length,
-             return_attention_scores, stop_ids):
+    def loop(
+        self,
+        step_fn,
+        prefill_fn,
+        prompt,
+        lengths,
+        initial_state,
+        seed,
+        *,
+        traced,
+        end_id,
+        max_length,
+        return_attention_scores,
+        stop_ids,
+    ):
         """One loop over the positions: the token at position t goes in, position t + 1's comes
         out: the prompt's own token while t + 1 is inside the row's prompt, else the next token
         (until a stop token, or `max_length` new tokens). A seq2seq search is the prompt of one
@@ -206,22 +246,37 @@ class Sampler:
             generating = ~forced & ~finished
             scores = loop["scores"] + tf.where(generating, tf.gather(log_probs, new_token, batch_dims=1), 0.0)
             stopped = tf.reduce_any(tf.equal(new_token[:, None], tf.constant(stop_ids)[None, :]), axis=1)
-            new = dict(loop, step=t + 1, state=state, scores=scores,
-                       buffer=contract.write_at(loop["buffer"], t + 1, new_token, axis=1),
-                       ends=tf.where(generating, t + 2, loop["ends"]),
-                       finished=finished | (generating & (stopped | (t + 2 >= lengths + max_length))))
+            new = dict(
+                loop,
+                step=t + 1,
+                state=state,
+                scores=scores,
+                buffer=contract.write_at(loop["buffer"], t + 1, new_token, axis=1),
+                ends=tf.where(generating, t + 2, loop["ends"]),
+                finished=finished | (generating & (stopped | (t + 2 >= lengths + max_length))),
+            )
             if return_attention_scores:
                 weights = tf.where(generating[:, None], contract.attention_in(state), 0.0)
                 new["attention"] = contract.write_at(loop["attention"], t + 1, weights, axis=1)
             return new
 
-        return self.run(body, dict(step=first, buffer=buffer, state=state, finished=tf.zeros([batch], tf.bool),
-                                   scores=tf.zeros([batch]), ends=lengths, attention=attention))
+        return self.run(
+            body,
+            dict(
+                step=first,
+                buffer=buffer,
+                state=state,
+                finished=tf.zeros([batch], tf.bool),
+                scores=tf.zeros([batch]),
+                ends=lengths,
+                attention=attention,
+            ),
+        )
 
 
-Sampler.__call__ = deprecation.legacy_arguments(positional=_LEGACY_CALL,
-                                                renamed={"return_alignments": "return_attention_scores"})(
-    Sampler.__call__)
+Sampler.__call__ = deprecation.legacy_arguments(
+    positional=_LEGACY_CALL, renamed={"return_alignments": "return_attention_scores"}
+)(Sampler.__call__)
 
 
 def _weakly(function):

@@ -26,10 +26,12 @@ def greedy_search(step_fn, initial_state, start_ids=None, **kwargs):
     return GreedySampler()(step_fn, initial_state, start_ids, **kwargs)
 
 
-@deprecation.legacy_arguments(positional=("end_id", "max_length", "temperature", "top_k", "seed") + _CALL,
-                              renamed=_RENAMED)
-def sample_search(step_fn, initial_state, start_ids=None, *, temperature=1.0, top_k=None, top_p=None,
-                  repetition_penalty=1.0, **kwargs):
+@deprecation.legacy_arguments(
+    positional=("end_id", "max_length", "temperature", "top_k", "seed") + _CALL, renamed=_RENAMED
+)
+def sample_search(
+    step_fn, initial_state, start_ids=None, *, temperature=1.0, top_k=None, top_p=None, repetition_penalty=1.0, **kwargs
+):
     """`RandomSampler(temperature, top_k, top_p, repetition_penalty)(step_fn, initial_state,
     start_ids, **kwargs)`: see `RandomSampler` and `Sampler`.
 
@@ -48,9 +50,19 @@ def sample_search(step_fn, initial_state, start_ids=None, *, temperature=1.0, to
 
 @deprecation.legacy_arguments(
     positional=("end_id", "beam_width", "max_length", "length_penalty", "coverage_penalty") + _CALL + ("ranking",),
-    renamed=_RENAMED)
-def beam_search(step_fn, initial_state, start_ids=None, *, beam_width=5, length_penalty=0.0, coverage_penalty=0.0,
-                ranking="gnmt", **kwargs):
+    renamed=_RENAMED,
+)
+def beam_search(
+    step_fn,
+    initial_state,
+    start_ids=None,
+    *,
+    beam_width=5,
+    length_penalty=0.0,
+    coverage_penalty=0.0,
+    ranking="gnmt",
+    **kwargs,
+):
     """`BeamSampler(beam_width, length_penalty, coverage_penalty, ranking)(step_fn, initial_state,
     start_ids, **kwargs)`: see `BeamSampler` and `Sampler`.
 

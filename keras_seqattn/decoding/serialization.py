@@ -17,12 +17,23 @@ NAMES = {  # keras-hub's names, with its defaults (top-k 5, beams 5) but a 0.9 n
 
 
 def serialize(sampler):
-    """A sampler's Keras config (`{"class_name": ..., "config": ...}`)."""
+    """A sampler's Keras config (`{"class_name": ..., "config": ...}`).
+
+    Example:
+    >>> ksa.decoding.serialize(ksa.decoding.RandomSampler(top_p=0.5))["config"]["top_p"]
+    0.5
+    """
     return keras.saving.serialize_keras_object(sampler)
 
 
 def deserialize(config):
-    """The sampler of a config written by `serialize`."""
+    """The sampler of a config written by `serialize`.
+
+    Example:
+    >>> config = ksa.decoding.serialize(ksa.decoding.BeamSampler(beam_width=3, length_penalty=0.6))
+    >>> ksa.decoding.deserialize(config).get_config()["length_penalty"]
+    0.6
+    """
     return keras.saving.deserialize_keras_object(config)
 
 
@@ -43,8 +54,10 @@ def get(identifier):
     elif isinstance(identifier, str) and identifier in NAMES:
         sampler = NAMES[identifier]()
     else:
-        raise ValueError(f"`identifier` must be a sampler, one of {sorted(NAMES)} or a sampler's config. "
-                         f"Received: identifier={identifier!r}")
+        raise ValueError(
+            f"`identifier` must be a sampler, one of {sorted(NAMES)} or a sampler's config. "
+            f"Received: identifier={identifier!r}"
+        )
     if not isinstance(sampler, Sampler):
         raise ValueError(f"`identifier` must describe a sampler. Received: identifier={identifier!r}")
     return sampler

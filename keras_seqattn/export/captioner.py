@@ -3,13 +3,23 @@ as `serving_default(image) -> caption, score[, attention]`."""
 
 import tensorflow as tf
 
+from keras_seqattn import deprecation
 from keras_seqattn.export import serving
-from keras_seqattn import checks, deprecation
 
 
 @deprecation.legacy_arguments(renamed={"return_attention": "return_attention_scores"})
-def export_captioner(model, export_dir, target_vocabulary, image_shape, max_target_length, beam_width=4,
-                     length_penalty=0.0, return_attention_scores=False, batch_buckets=True, image_dtype="float32"):
+def export_captioner(
+    model,
+    export_dir,
+    target_vocabulary,
+    image_shape,
+    max_target_length,
+    beam_width=4,
+    length_penalty=0.0,
+    return_attention_scores=False,
+    batch_buckets=True,
+    image_dtype="float32",
+):
     """Write a SavedModel that captions images with `model`, and return the module saved.
 
     Its `serving_default` signature takes `image`, a tensor `[None, *image_shape]` of
@@ -54,8 +64,11 @@ def export_captioner(model, export_dir, target_vocabulary, image_shape, max_targ
     [b'blue']
     """
     serving.check_export("export_captioner", model, target_vocabulary=target_vocabulary)
-    if not isinstance(image_shape, (tuple, list)) or not image_shape or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in image_shape):
+    if (
+        not isinstance(image_shape, (tuple, list))
+        or not image_shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in image_shape)
+    ):
         raise ValueError(f"`image_shape` must be a tuple of positive ints. Received: image_shape={image_shape!r}")
     serving.check_search(max_target_length, beam_width)
 
@@ -63,8 +76,17 @@ def export_captioner(model, export_dir, target_vocabulary, image_shape, max_targ
     def caption(image):
         batch = tf.shape(image)[0]
         images = serving.to_bucket(image, batch_buckets)
-        return serving.search_and_decode(model, model.initial_state(images), tf.shape(images)[0], target_vocabulary,
-                                         max_target_length, beam_width, length_penalty, return_attention_scores, batch,
-                                         "caption")
+        return serving.search_and_decode(
+            model,
+            model.initial_state(images),
+            tf.shape(images)[0],
+            target_vocabulary,
+            max_target_length,
+            beam_width,
+            length_penalty,
+            return_attention_scores,
+            batch,
+            "caption",
+        )
 
     return serving.save(model, export_dir, caption, target_vocabulary=target_vocabulary)

@@ -3,16 +3,24 @@ detokenization in one graph, served as `serving_default(prompt) -> text, score`.
 
 import tensorflow as tf
 
+from keras_seqattn import checks
 from keras_seqattn.decoding import beam_search, greedy_search, sample_search
 from keras_seqattn.export import serving
 from keras_seqattn.text.vocabulary import Vocabulary
-from keras_seqattn import checks
 
 SEARCHES = ("greedy", "sample", "beam")
 
 
-def export_generator(model, export_dir, vocabulary, max_prompt_length, max_new_tokens, search="greedy",
-                     batch_buckets=True, **search_options):
+def export_generator(
+    model,
+    export_dir,
+    vocabulary,
+    max_prompt_length,
+    max_new_tokens,
+    search="greedy",
+    batch_buckets=True,
+    **search_options,
+):
     """Write a SavedModel that continues text prompts with a language model, and return the module.
 
     Its `serving_default` signature takes `prompt` (`tf.string`, `[None]`) and returns `text`
@@ -36,8 +44,9 @@ def export_generator(model, export_dir, vocabulary, max_prompt_length, max_new_t
         **search_options: given to the search: e.g. `temperature`, `top_k`, `top_p`, `seed` for
             sampling, `beam_width`, `length_penalty` for beam search, `stop_ids`.
 
-    Example (a stand-in for a trained language model, which repeats the prompt's last token
-    until the text holds 5 tokens (`step` counts the prompt's tokens too); `examples/language_model.py` exports a real one):
+    Example (a stand-in for a trained language model, which repeats the prompt's last token until
+    the text holds 5 tokens (`step` counts the prompt's tokens too); `examples/language_model.py`
+    exports a real one):
     >>> import os, tempfile
     >>> vocabulary = Vocabulary.from_texts(["abc"])
     >>> class Repeater(tf.Module):
@@ -71,8 +80,17 @@ def export_generator(model, export_dir, vocabulary, max_prompt_length, max_new_t
         ids = tf.where((lengths[:, None] == 0) & (positions == 0), Vocabulary.START, ids)
         lengths = tf.maximum(lengths, 1)
         rows = tf.shape(ids)[0]
-        found = run(model.step, model.initial_state(rows), None, end_id=Vocabulary.END, max_length=max_new_tokens,
-                    prompt=ids, prompt_mask=positions < lengths[:, None], prefill_fn=model.prefill, **search_options)
+        found = run(
+            model.step,
+            model.initial_state(rows),
+            None,
+            end_id=Vocabulary.END,
+            max_length=max_new_tokens,
+            prompt=ids,
+            prompt_mask=positions < lengths[:, None],
+            prefill_fn=model.prefill,
+            **search_options,
+        )
         sequences, scores = found.sequences, found.scores
         if search == "beam":  # the best hypothesis
             sequences, scores = sequences[:, 0], scores[:, 0]

@@ -14,12 +14,16 @@ def check_export(function, model, methods=("initial_state", "step"), **vocabular
     checks.check_tensorflow_backend(f"`{function}`")
     for name, vocabulary in vocabularies.items():
         if not isinstance(vocabulary, Vocabulary):
-            raise ValueError(f"`{name}` must be a keras_seqattn.text.Vocabulary. "
-                             f"Received: {name} of type {type(vocabulary).__name__}")
+            raise ValueError(
+                f"`{name}` must be a keras_seqattn.text.Vocabulary. "
+                f"Received: {name} of type {type(vocabulary).__name__}"
+            )
     for name in methods:
         if not callable(getattr(model, name, None)):
-            raise ValueError(f"`model` must have a `{name}` method (see `{function}`). "
-                             f"Received: model of type {type(model).__name__}")
+            raise ValueError(
+                f"`model` must have a `{name}` method (see `{function}`). "
+                f"Received: model of type {type(model).__name__}"
+            )
 
 
 def check_search(max_target_length, beam_width):
@@ -38,14 +42,30 @@ def to_bucket(inputs, batch_buckets):
     return tf.pad(inputs, padding)
 
 
-def search_and_decode(model, state, rows, target_vocabulary, max_target_length, beam_width, length_penalty,
-                      return_attention_scores, batch, text_name):
+def search_and_decode(
+    model,
+    state,
+    rows,
+    target_vocabulary,
+    max_target_length,
+    beam_width,
+    length_penalty,
+    return_attention_scores,
+    batch,
+    text_name,
+):
     """Decode `rows` sources from `state` (greedy for `beam_width=1`, else beam search, best
     hypothesis), detokenized; the first `batch` rows of `{text_name, "score"[, "attention"]}`."""
     start = tf.fill([rows], Vocabulary.START)
     sampler = GreedySampler() if beam_width == 1 else BeamSampler(beam_width, length_penalty)
-    found = sampler(model.step, state, start, end_id=Vocabulary.END, max_length=max_target_length,
-                    return_attention_scores=return_attention_scores)
+    found = sampler(
+        model.step,
+        state,
+        start,
+        end_id=Vocabulary.END,
+        max_length=max_target_length,
+        return_attention_scores=return_attention_scores,
+    )
     found = list(found) if beam_width == 1 else [x[:, 0] for x in found]  # the best hypothesis
     outputs = {text_name: target_vocabulary.decode(found[0]), "score": found[1]}
     if return_attention_scores:

@@ -3,15 +3,24 @@ graph, served as `serving_default(text) -> translation, score[, attention]`."""
 
 import tensorflow as tf
 
+from keras_seqattn import checks, deprecation
 from keras_seqattn.export import serving
 from keras_seqattn.text.vocabulary import Vocabulary
-from keras_seqattn import checks, deprecation
 
 
 @deprecation.legacy_arguments(renamed={"return_attention": "return_attention_scores"})
-def export_translator(model, export_dir, source_vocabulary, target_vocabulary, max_source_length,
-                      max_target_length, beam_width=4, length_penalty=0.0, return_attention_scores=False,
-                      batch_buckets=True):
+def export_translator(
+    model,
+    export_dir,
+    source_vocabulary,
+    target_vocabulary,
+    max_source_length,
+    max_target_length,
+    beam_width=4,
+    length_penalty=0.0,
+    return_attention_scores=False,
+    batch_buckets=True,
+):
     """Write a SavedModel that translates raw strings with `model`, and return the module saved.
 
     Its `serving_default` signature takes `text`, a `tf.string` tensor of shape `[None]`, and
@@ -72,8 +81,9 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
     >>> serve(text=tf.constant(["hello", "eh"]))["translation"].numpy().tolist()
     [b'olleh', b'he']
     """
-    serving.check_export("export_translator", model, source_vocabulary=source_vocabulary,
-                         target_vocabulary=target_vocabulary)
+    serving.check_export(
+        "export_translator", model, source_vocabulary=source_vocabulary, target_vocabulary=target_vocabulary
+    )
     checks.check_positive_int("max_source_length", max_source_length)
     serving.check_search(max_target_length, beam_width)
 
@@ -82,9 +92,19 @@ def export_translator(model, export_dir, source_vocabulary, target_vocabulary, m
         batch = tf.shape(text)[0]
         source = source_vocabulary.encode(serving.to_bucket(text, batch_buckets))[:, :max_source_length]
         source = source.to_tensor(Vocabulary.PAD, shape=[None, max_source_length])
-        return serving.search_and_decode(model, model.initial_state(source), tf.shape(source)[0], target_vocabulary,
-                                         max_target_length, beam_width, length_penalty, return_attention_scores, batch,
-                                         "translation")
+        return serving.search_and_decode(
+            model,
+            model.initial_state(source),
+            tf.shape(source)[0],
+            target_vocabulary,
+            max_target_length,
+            beam_width,
+            length_penalty,
+            return_attention_scores,
+            batch,
+            "translation",
+        )
 
-    return serving.save(model, export_dir, translate, source_vocabulary=source_vocabulary,
-                        target_vocabulary=target_vocabulary)
+    return serving.save(
+        model, export_dir, translate, source_vocabulary=source_vocabulary, target_vocabulary=target_vocabulary
+    )

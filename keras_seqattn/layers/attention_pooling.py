@@ -50,8 +50,7 @@ class AttentionPooling(keras.layers.Layer):
     Sentence Embedding", ICLR 2017, sections 2.1-2.2.
     """
 
-    def __init__(self, units=None, heads=1, use_bias=True, penalty=0.0, kernel_initializer="glorot_uniform",
-                 **kwargs):
+    def __init__(self, units=None, heads=1, use_bias=True, penalty=0.0, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         checks.check_positive_int("units", units, allow_none=True)
         checks.check_positive_int("heads", heads)
@@ -67,13 +66,13 @@ class AttentionPooling(keras.layers.Layer):
         checks.check_shape_rank("inputs", inputs_shape, (3,))
         depth = inputs_shape[-1]
         if self.units is not None:
-            self.kernel = self.add_weight(name="kernel", shape=(depth, self.units),
-                                          initializer=self.kernel_initializer)
+            self.kernel = self.add_weight(name="kernel", shape=(depth, self.units), initializer=self.kernel_initializer)
             if self.use_bias:
                 self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
         score_bias = self.use_bias and self.units is None
-        self.context = self.add_weight(name="context", shape=(self.units or depth, self.heads),
-                                       initializer=self.kernel_initializer)
+        self.context = self.add_weight(
+            name="context", shape=(self.units or depth, self.heads), initializer=self.kernel_initializer
+        )
         if score_bias:
             self.bias = self.add_weight(name="bias", shape=(self.heads,), initializer="zeros")
 
@@ -113,8 +112,13 @@ class AttentionPooling(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(units=self.units, heads=self.heads, use_bias=self.use_bias, penalty=self.penalty,
-                      kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+        config.update(
+            units=self.units,
+            heads=self.heads,
+            use_bias=self.use_bias,
+            penalty=self.penalty,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
         return config
 
 

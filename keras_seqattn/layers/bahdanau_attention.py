@@ -1,8 +1,8 @@
 import keras
 from keras import ops
 
-from keras_seqattn.layers.score_attention import ScoreAttention
 from keras_seqattn import checks
+from keras_seqattn.layers.score_attention import ScoreAttention
 from keras_seqattn.ops.rnn_attention import additive_attention
 from keras_seqattn.ops.scores import additive_score
 
@@ -74,12 +74,29 @@ class BahdanauAttention(ScoreAttention):
     Translate", ICLR 2015, appendix A.1.2.
     """
 
-    def __init__(self, units, normalize=False, dropout=0.0, kernel_initializer="glorot_uniform",
-                 seed=None, monotonic=False, score_bias_init=0.0, sigmoid_noise=0.0, sampling="soft",
-                 **kwargs):
-        super().__init__(dropout=dropout, kernel_initializer=kernel_initializer, seed=seed,
-                         monotonic=monotonic, score_bias_init=score_bias_init,
-                         sigmoid_noise=sigmoid_noise, sampling=sampling, **kwargs)
+    def __init__(
+        self,
+        units,
+        normalize=False,
+        dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        seed=None,
+        monotonic=False,
+        score_bias_init=0.0,
+        sigmoid_noise=0.0,
+        sampling="soft",
+        **kwargs,
+    ):
+        super().__init__(
+            dropout=dropout,
+            kernel_initializer=kernel_initializer,
+            seed=seed,
+            monotonic=monotonic,
+            score_bias_init=score_bias_init,
+            sigmoid_noise=sigmoid_noise,
+            sampling=sampling,
+            **kwargs,
+        )
         checks.check_positive_int("units", units)
         self.units = units
         self.normalize = bool(normalize)
@@ -87,15 +104,16 @@ class BahdanauAttention(ScoreAttention):
     def build(self, query_shape, value_shape, key_shape=None):
         key_shape = value_shape if key_shape is None else key_shape
         self.query_kernel = self.add_weight(
-            name="query_kernel", shape=(query_shape[-1], self.units), initializer=self.kernel_initializer)
+            name="query_kernel", shape=(query_shape[-1], self.units), initializer=self.kernel_initializer
+        )
         self.key_kernel = self.add_weight(
-            name="key_kernel", shape=(key_shape[-1], self.units), initializer=self.kernel_initializer)
-        self.attention_v = self.add_weight(
-            name="attention_v", shape=(self.units,), initializer=self.kernel_initializer)
+            name="key_kernel", shape=(key_shape[-1], self.units), initializer=self.kernel_initializer
+        )
+        self.attention_v = self.add_weight(name="attention_v", shape=(self.units,), initializer=self.kernel_initializer)
         if self.normalize:
             self.attention_g = self.add_weight(
-                name="attention_g", shape=(),
-                initializer=keras.initializers.Constant((1.0 / self.units) ** 0.5))
+                name="attention_g", shape=(), initializer=keras.initializers.Constant((1.0 / self.units) ** 0.5)
+            )
             self.attention_b = self.add_weight(name="attention_b", shape=(self.units,), initializer="zeros")
         self._build_monotonic()
 
@@ -111,18 +129,42 @@ class BahdanauAttention(ScoreAttention):
     def _attend(self, query, projected_key, value, value_mask, mask, multiplier):
         attention_v, bias = self._score_weights()
         return additive_attention(
-            ops.einsum("btd,du->btu", query, self.query_kernel), projected_key, value, attention_v, bias,
-            mask=mask, dropout_multiplier=multiplier)
+            ops.einsum("btd,du->btu", query, self.query_kernel),
+            projected_key,
+            value,
+            attention_v,
+            bias,
+            mask=mask,
+            dropout_multiplier=multiplier,
+        )
 
     def _scores(self, query, projected_key):
         attention_v, bias = self._score_weights()
-        return additive_score(ops.einsum("btd,du->btu", query, self.query_kernel), projected_key,
-                              attention_v, bias)
+        return additive_score(ops.einsum("btd,du->btu", query, self.query_kernel), projected_key, attention_v, bias)
 
-    def call(self, query, value, key=None, query_mask=None, value_mask=None, projected_key=None,
-             previous_alignment=None, return_attention_scores=False, training=None):
-        return self._run(query, value, key, query_mask, value_mask, projected_key,
-                         return_attention_scores, training, previous_alignment=previous_alignment)
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        projected_key=None,
+        previous_alignment=None,
+        return_attention_scores=False,
+        training=None,
+    ):
+        return self._run(
+            query,
+            value,
+            key,
+            query_mask,
+            value_mask,
+            projected_key,
+            return_attention_scores,
+            training,
+            previous_alignment=previous_alignment,
+        )
 
     def get_config(self):
         config = super().get_config()

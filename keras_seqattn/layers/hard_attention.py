@@ -62,27 +62,47 @@ class HardAttention(keras.layers.Layer):
     Gumbel-Softmax", ICLR 2017.
     """
 
-    def __init__(self, estimator="straight_through", temperature=1.0, inference="argmax", reward_weight=1.0,
-                 entropy_weight=0.01, baseline_decay=0.9, expectation_probability=0.0, seed=None, **kwargs):
+    def __init__(
+        self,
+        estimator="straight_through",
+        temperature=1.0,
+        inference="argmax",
+        reward_weight=1.0,
+        entropy_weight=0.01,
+        baseline_decay=0.9,
+        expectation_probability=0.0,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         checks.check_choice("estimator", estimator, ESTIMATORS)
         checks.check_number("temperature", temperature, 0, strict=True)
         checks.check_choice("inference", inference, INFERENCE)
         checks.check_number("reward_weight", reward_weight, 0, strict=False)
         checks.check_number("entropy_weight", entropy_weight, 0, strict=False)
-        if not isinstance(baseline_decay, (int, float)) or isinstance(baseline_decay, bool) \
-                or not 0 <= baseline_decay < 1:
-            raise ValueError(f"`baseline_decay` must be a number in [0, 1). Received: baseline_decay={baseline_decay!r}")
+        if (
+            not isinstance(baseline_decay, (int, float))
+            or isinstance(baseline_decay, bool)
+            or not 0 <= baseline_decay < 1
+        ):
+            raise ValueError(
+                f"`baseline_decay` must be a number in [0, 1). Received: baseline_decay={baseline_decay!r}"
+            )
         self.estimator = estimator
         self.temperature = float(temperature)
         self.inference = inference
         self.reward_weight = float(reward_weight)
         self.entropy_weight = float(entropy_weight)
         self.baseline_decay = float(baseline_decay)
-        if not isinstance(expectation_probability, (int, float)) or isinstance(expectation_probability, bool) \
-                or not 0 <= expectation_probability <= 1:
-            raise ValueError("`expectation_probability` must be a number in [0, 1]. "
-                             f"Received: expectation_probability={expectation_probability!r}")
+        if (
+            not isinstance(expectation_probability, (int, float))
+            or isinstance(expectation_probability, bool)
+            or not 0 <= expectation_probability <= 1
+        ):
+            raise ValueError(
+                "`expectation_probability` must be a number in [0, 1]. "
+                f"Received: expectation_probability={expectation_probability!r}"
+            )
         self.expectation_probability = float(expectation_probability)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -96,7 +116,9 @@ class HardAttention(keras.layers.Layer):
         else:
             positions = hard.sample_positions(weights, self.seed_generator)
         if self.expectation_probability:  # some rows read the expectation (soft attention) instead
-            soft = keras.random.uniform(ops.shape(weights)[:-1], seed=self.seed_generator) < self.expectation_probability
+            soft = (
+                keras.random.uniform(ops.shape(weights)[:-1], seed=self.seed_generator) < self.expectation_probability
+            )
             positions = ops.where(soft[..., None], ops.cast(weights, "float32"), positions)
         return positions
 
@@ -116,10 +138,16 @@ class HardAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(estimator=self.estimator, temperature=self.temperature, inference=self.inference,
-                      reward_weight=self.reward_weight, entropy_weight=self.entropy_weight,
-                      baseline_decay=self.baseline_decay, expectation_probability=self.expectation_probability,
-                      seed=self.seed)
+        config.update(
+            estimator=self.estimator,
+            temperature=self.temperature,
+            inference=self.inference,
+            reward_weight=self.reward_weight,
+            entropy_weight=self.entropy_weight,
+            baseline_decay=self.baseline_decay,
+            expectation_probability=self.expectation_probability,
+            seed=self.seed,
+        )
         return config
 
 

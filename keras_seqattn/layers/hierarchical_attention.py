@@ -3,8 +3,8 @@ import inspect
 import keras
 from keras import ops
 
-from keras_seqattn.layers.attention_pooling import AttentionPooling
 from keras_seqattn import checks
+from keras_seqattn.layers.attention_pooling import AttentionPooling
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
@@ -95,9 +95,12 @@ class HierarchicalAttention(keras.layers.Layer):
         config = super().get_config()
         config.update(
             word_encoder=None if self.word_encoder is None else keras.saving.serialize_keras_object(self.word_encoder),
-            sentence_encoder=None if self.sentence_encoder is None
+            sentence_encoder=None
+            if self.sentence_encoder is None
             else keras.saving.serialize_keras_object(self.sentence_encoder),
-            word_units=self.word_units, sentence_units=self.sentence_units)
+            word_units=self.word_units,
+            sentence_units=self.sentence_units,
+        )
         return config
 
     @classmethod

@@ -3,8 +3,8 @@ import warnings
 import keras
 from keras import ops
 
-from keras_seqattn.layers.score_attention import ScoreAttention
 from keras_seqattn import checks
+from keras_seqattn.layers.score_attention import ScoreAttention
 from keras_seqattn.ops.rnn_attention import additive_attention, dot_attention
 from keras_seqattn.ops.scores import additive_score, dot_score
 
@@ -67,25 +67,49 @@ class LuongAttention(ScoreAttention):
     Translation", EMNLP 2015, sections 3.1-3.2.
     """
 
-    def __init__(self, score_mode="general", units=None, scale=False, window=None,
-                 local_mode="predictive", dropout=0.0, kernel_initializer="glorot_uniform",
-                 seed=None, monotonic=False, score_bias_init=0.0, sigmoid_noise=0.0, sampling="soft",
-                 **kwargs):
-        super().__init__(dropout=dropout, kernel_initializer=kernel_initializer, seed=seed,
-                         monotonic=monotonic, score_bias_init=score_bias_init,
-                         sigmoid_noise=sigmoid_noise, sampling=sampling, **kwargs)
+    def __init__(
+        self,
+        score_mode="general",
+        units=None,
+        scale=False,
+        window=None,
+        local_mode="predictive",
+        dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        seed=None,
+        monotonic=False,
+        score_bias_init=0.0,
+        sigmoid_noise=0.0,
+        sampling="soft",
+        **kwargs,
+    ):
+        super().__init__(
+            dropout=dropout,
+            kernel_initializer=kernel_initializer,
+            seed=seed,
+            monotonic=monotonic,
+            score_bias_init=score_bias_init,
+            sigmoid_noise=sigmoid_noise,
+            sampling=sampling,
+            **kwargs,
+        )
         checks.check_choice("score_mode", score_mode, SCORE_MODES)
         checks.check_positive_int("units", units, allow_none=True)
         checks.check_positive_int("window", window, allow_none=True)
         if local_mode == "monotonic":
-            warnings.warn("`local_mode='monotonic'` is now `local_mode='aligned'` (Luong's local-m), so that it "
-                          "cannot be taken for Raffel et al.'s monotonic attention (`monotonic=True`).",
-                          DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                "`local_mode='monotonic'` is now `local_mode='aligned'` (Luong's local-m), so that it "
+                "cannot be taken for Raffel et al.'s monotonic attention (`monotonic=True`).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             local_mode = "aligned"
         checks.check_choice("local_mode", local_mode, LOCAL_MODES)
         if monotonic and window is not None:
-            raise ValueError("Monotonic attention has no local window: pass `window=None` with "
-                             f"`monotonic=True`. Received: window={window!r}")
+            raise ValueError(
+                "Monotonic attention has no local window: pass `window=None` with "
+                f"`monotonic=True`. Received: window={window!r}"
+            )
         self.score_mode = score_mode
         self.units = units
         self.scale = bool(scale)
@@ -101,7 +125,8 @@ class LuongAttention(ScoreAttention):
             if self.units is not None and self.units != query_depth:
                 raise ValueError(
                     "With score_mode='general' the query depth must equal `units`. "
-                    f"Received: units={self.units}, query depth={query_depth}")
+                    f"Received: units={self.units}, query depth={query_depth}"
+                )
             self.key_kernel = weight("key_kernel", (key_depth, query_depth))
         elif self.score_mode == "concat":
             self.query_kernel = weight("query_kernel", (query_depth, units))
@@ -150,10 +175,12 @@ class LuongAttention(ScoreAttention):
             )
         query_term, weight = self._score_terms(query)
         if self.score_mode == "concat":
-            return additive_attention(query_term, projected_key, value, weight, mask=mask,
-                                      dropout_multiplier=multiplier, **local)
-        return dot_attention(query_term, projected_key, value, scale=weight, mask=mask,
-                             dropout_multiplier=multiplier, **local)
+            return additive_attention(
+                query_term, projected_key, value, weight, mask=mask, dropout_multiplier=multiplier, **local
+            )
+        return dot_attention(
+            query_term, projected_key, value, scale=weight, mask=mask, dropout_multiplier=multiplier, **local
+        )
 
     def _scores(self, query, projected_key):
         query_term, weight = self._score_terms(query)
@@ -161,14 +188,39 @@ class LuongAttention(ScoreAttention):
             return additive_score(query_term, projected_key, weight)
         return dot_score(query_term, projected_key, weight)
 
-    def call(self, query, value, key=None, query_mask=None, value_mask=None, projected_key=None,
-             query_offset=0, previous_alignment=None, return_attention_scores=False, training=None):
-        return self._run(query, value, key, query_mask, value_mask, projected_key,
-                         return_attention_scores, training, previous_alignment=previous_alignment,
-                         query_offset=query_offset)
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        projected_key=None,
+        query_offset=0,
+        previous_alignment=None,
+        return_attention_scores=False,
+        training=None,
+    ):
+        return self._run(
+            query,
+            value,
+            key,
+            query_mask,
+            value_mask,
+            projected_key,
+            return_attention_scores,
+            training,
+            previous_alignment=previous_alignment,
+            query_offset=query_offset,
+        )
 
     def get_config(self):
         config = super().get_config()
-        config.update(score_mode=self.score_mode, units=self.units, scale=self.scale,
-                      window=self.window, local_mode=self.local_mode)
+        config.update(
+            score_mode=self.score_mode,
+            units=self.units,
+            scale=self.scale,
+            window=self.window,
+            local_mode=self.local_mode,
+        )
         return config

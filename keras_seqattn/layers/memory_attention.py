@@ -56,8 +56,18 @@ class MemoryAttention(keras.layers.Layer):
     sections 2 and 4.1.
     """
 
-    def __init__(self, vocabulary_size, embedding_dim, hops=3, weight_tying="adjacent", position_encoding=True,
-                 max_memories=None, query_mapping=None, embeddings_initializer=None, **kwargs):
+    def __init__(
+        self,
+        vocabulary_size,
+        embedding_dim,
+        hops=3,
+        weight_tying="adjacent",
+        position_encoding=True,
+        max_memories=None,
+        query_mapping=None,
+        embeddings_initializer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         checks.check_positive_int("vocabulary_size", vocabulary_size)
         checks.check_positive_int("embedding_dim", embedding_dim)
@@ -74,22 +84,26 @@ class MemoryAttention(keras.layers.Layer):
         self.max_memories = max_memories
         self.query_mapping = weight_tying == "layer_wise" if query_mapping is None else query_mapping
         self.embeddings_initializer = keras.initializers.get(
-            embeddings_initializer or keras.initializers.RandomNormal(stddev=0.1))
+            embeddings_initializer or keras.initializers.RandomNormal(stddev=0.1)
+        )
 
     def build(self, story_shape, query_shape):
         checks.check_shape_rank("story", story_shape, (3,))
         checks.check_shape_rank("query", query_shape, (2,))
-        table = lambda name, rows: self.add_weight(name=name, shape=(rows, self.embedding_dim),
-                                                   initializer=self.embeddings_initializer)
+        table = lambda name, rows: self.add_weight(
+            name=name, shape=(rows, self.embedding_dim), initializer=self.embeddings_initializer
+        )
         count = self.hops + 1 if self.weight_tying == "adjacent" else 2
         self.memory_embeddings = [table(f"memory_embedding_{i}", self.vocabulary_size) for i in range(count)]
-        self.temporal_encodings = [table(f"temporal_encoding_{i}", self.max_memories) for i in range(count)] \
-            if self.max_memories else []
+        self.temporal_encodings = (
+            [table(f"temporal_encoding_{i}", self.max_memories) for i in range(count)] if self.max_memories else []
+        )
         if self.weight_tying == "layer_wise":
             self.query_embedding = table("query_embedding", self.vocabulary_size)
         if self.query_mapping:
-            self.query_kernel = self.add_weight(name="query_kernel", shape=(self.embedding_dim, self.embedding_dim),
-                                                initializer="glorot_uniform")
+            self.query_kernel = self.add_weight(
+                name="query_kernel", shape=(self.embedding_dim, self.embedding_dim), initializer="glorot_uniform"
+            )
 
     def _tables(self, hop):
         """The indices of (A, C) of hop `hop` (0-based) into the embeddings and temporal encodings."""
@@ -101,8 +115,10 @@ class MemoryAttention(keras.layers.Layer):
         checks.check_dims_match("story", story.shape[0], "query", query.shape[0], "batch size")
         memories = story.shape[1]
         if self.max_memories and memories is not None and memories > self.max_memories:
-            raise ValueError(f"The story has more memories than `max_memories={self.max_memories}`. Received: "
-                             f"story.shape={tuple(story.shape)}")
+            raise ValueError(
+                f"The story has more memories than `max_memories={self.max_memories}`. Received: "
+                f"story.shape={tuple(story.shape)}"
+            )
         story, query = ops.cast(story, "int32"), ops.cast(query, "int32")
         story_weights = self._word_weights(story)  # (batch, memories, words, d)
         memory_mask = ops.any(story > 0, axis=-1)  # (batch, memories)
@@ -150,8 +166,14 @@ class MemoryAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(vocabulary_size=self.vocabulary_size, embedding_dim=self.embedding_dim, hops=self.hops,
-                      weight_tying=self.weight_tying, position_encoding=self.position_encoding,
-                      max_memories=self.max_memories, query_mapping=self.query_mapping,
-                      embeddings_initializer=keras.initializers.serialize(self.embeddings_initializer))
+        config.update(
+            vocabulary_size=self.vocabulary_size,
+            embedding_dim=self.embedding_dim,
+            hops=self.hops,
+            weight_tying=self.weight_tying,
+            position_encoding=self.position_encoding,
+            max_memories=self.max_memories,
+            query_mapping=self.query_mapping,
+            embeddings_initializer=keras.initializers.serialize(self.embeddings_initializer),
+        )
         return config

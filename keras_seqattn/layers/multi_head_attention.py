@@ -133,14 +133,16 @@ class MultiHeadAttention(keras.layers.Layer):
         alibi_bias_max=None,
         **kwargs,
     ):
-        flash_attention = deprecation.take_renamed(kwargs, "flash", "flash_attention", flash_attention,
-                                                   "MultiHeadAttention")
+        flash_attention = deprecation.take_renamed(
+            kwargs, "flash", "flash_attention", flash_attention, "MultiHeadAttention"
+        )
         super().__init__(**kwargs)
         checks.check_positive_int("num_heads", num_heads)
-        checks.check_number("rope_max_wavelength", rope_max_wavelength, 0, strict=True) \
-            if rope_max_wavelength is not None else None
+        if rope_max_wavelength is not None:
+            checks.check_number("rope_max_wavelength", rope_max_wavelength, 0, strict=True)
         checks.check_number("rope_scaling_factor", rope_scaling_factor, 0, strict=True)
-        checks.check_number("alibi_bias_max", alibi_bias_max, 0, strict=True) if alibi_bias_max is not None else None
+        if alibi_bias_max is not None:
+            checks.check_number("alibi_bias_max", alibi_bias_max, 0, strict=True)
         if rope_max_wavelength is not None and key_dim % 2:
             raise ValueError(f"Rotary embeddings need an even `key_dim`. Received: key_dim={key_dim}")
         checks.check_positive_int("key_dim", key_dim)
@@ -152,16 +154,10 @@ class MultiHeadAttention(keras.layers.Layer):
         if num_key_value_heads is not None and num_heads % num_key_value_heads:
             raise ValueError(
                 "`num_heads` must be a multiple of `num_key_value_heads`. "
-                f"Received: num_heads={num_heads}, num_key_value_heads={num_key_value_heads}")
+                f"Received: num_heads={num_heads}, num_key_value_heads={num_key_value_heads}"
+            )
         self._output_shape = checks.check_output_shape(output_shape)
-        if isinstance(attention_axes, int) and not isinstance(attention_axes, bool):
-            attention_axes = (attention_axes,)
-        elif attention_axes is not None:
-            if not isinstance(attention_axes, (list, tuple)) or not all(
-                    isinstance(a, int) and not isinstance(a, bool) for a in attention_axes):
-                raise ValueError("`attention_axes` must be None, an int or a tuple of ints. "
-                                 f"Received: attention_axes={attention_axes!r}")
-            attention_axes = tuple(attention_axes)
+        attention_axes = checks.check_attention_axes(attention_axes)
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.value_dim = value_dim or key_dim
@@ -190,20 +186,27 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def _dense(self, name, equation, output_shape, bias_axes, activation=None):
         return keras.layers.EinsumDense(
-            equation, output_shape=output_shape, bias_axes=bias_axes if self.use_bias else None,
-            activation=activation, name=name,
+            equation,
+            output_shape=output_shape,
+            bias_axes=bias_axes if self.use_bias else None,
+            activation=activation,
+            name=name,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             bias_initializer=clone_initializer(self.bias_initializer),
-            kernel_regularizer=self.kernel_regularizer, bias_regularizer=self.bias_regularizer,
-            kernel_constraint=self.kernel_constraint, bias_constraint=self.bias_constraint,
-            activity_regularizer=self._projection_activity_regularizer, dtype=self.dtype_policy)
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            kernel_constraint=self.kernel_constraint,
+            bias_constraint=self.bias_constraint,
+            activity_regularizer=self._projection_activity_regularizer,
+            dtype=self.dtype_policy,
+        )
 
     def build(self, query_shape, value_shape, key_shape=None):
         key_shape = value_shape if key_shape is None else key_shape
         checks.check_attention_shapes(query_shape, value_shape, key_shape, max_rank=_MAX_RANK)
         rank = len(query_shape)
         self._view = SequenceView(normalize_attention_axes(self.attention_axes, rank), rank)
-        free = _LETTERS[:rank - 1]
+        free = _LETTERS[: rank - 1]
         project = f"{free}x,xyz->{free}yz"
         heads, kv_heads, middle = self.num_heads, self.num_key_value_heads, (None,) * (rank - 2)
         self.query_dense = self._dense("query", project, (*middle, heads, self.key_dim), "yz")
@@ -218,19 +221,33 @@ class MultiHeadAttention(keras.layers.Layer):
         out_shape = self._output_shape or (query_shape[-1],)
         out_letters = "stuvw"[: len(out_shape)]
         self.output_dense = self._dense(
-            "attention_output", f"{free}yz,yz{out_letters}->{free}{out_letters}", (*middle, *out_shape),
-            out_letters)
+            "attention_output", f"{free}yz,yz{out_letters}->{free}{out_letters}", (*middle, *out_shape), out_letters
+        )
         self.output_dense.build((*query_shape[:-1], heads, self.value_dim))
 
-    def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
-             attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=False,
-             cache=None, cache_update_index=None):
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+        use_causal_mask=False,
+        cache=None,
+        cache_update_index=None,
+    ):
         key = value if key is None else key
         checks.check_attention_shapes(query.shape, value.shape, key.shape, max_rank=_MAX_RANK)
         view = self._view
         if cache is not None and not view.identity:
-            raise ValueError("A `cache` needs `(batch, T, dim)` inputs attending over axis 1. Received: "
-                             f"query.shape={tuple(query.shape)}, attention_axes={self.attention_axes}")
+            raise ValueError(
+                "A `cache` needs `(batch, T, dim)` inputs attending over axis 1. Received: "
+                f"query.shape={tuple(query.shape)}, attention_axes={self.attention_axes}"
+            )
         # The masks arrived as arguments (Keras fills them from the inputs).
         query, value, key = (masks.without_implicit_mask(x) for x in (query, value, key))
         checks.check_dims_match("query", query.shape[0], "value", value.shape[0], "batch size")
@@ -245,22 +262,34 @@ class MultiHeadAttention(keras.layers.Layer):
         offset = 0 if cache_update_index is None else cache_update_index
         if self.rope_max_wavelength is not None:  # keys were rotated as they were projected
             query_seq = self._rotate(query_seq, offset)
-        padding = masks.attention_mask(*(None if m is None else view.flatten(m)
-                                         for m in (query_mask, value_mask, key_mask)))
-        mask = masks.combine_masks(self._attention_mask_4d(attention_mask, query, projected_key),
-                                   None if padding is None else masks.lift_mask(padding, 4))
+        padding = masks.attention_mask(
+            *(None if m is None else view.flatten(m) for m in (query_mask, value_mask, key_mask))
+        )
+        mask = masks.combine_masks(
+            self._attention_mask_4d(attention_mask, query, projected_key),
+            None if padding is None else masks.lift_mask(padding, 4),
+        )
         if type(self)._compute_attention is MultiHeadAttention._compute_attention:
             # Causality, the window and ALiBi go to the kernels, which skip the tiles they mask.
-            output, scores = self._attend(query_seq, key_seq, value_seq, mask, training, return_attention_scores,
-                                          use_causal_mask, None if cache_update_index is None else offset)
+            output, scores = self._attend(
+                query_seq,
+                key_seq,
+                value_seq,
+                mask,
+                training,
+                return_attention_scores,
+                use_causal_mask,
+                None if cache_update_index is None else offset,
+            )
         else:  # a subclass's hook gets keras's arguments: one mask with causality and the window merged
             if use_causal_mask:
                 mask = masks.combine_masks(mask, masks.causal_mask(q_len, k_len, offset)[None, None])
             if self.sliding_window is not None:  # |i - j| < w  <=>  |j - i| <= w - 1
                 centers = ops.arange(q_len, dtype="float32") + ops.cast(offset, "float32")
                 mask = masks.combine_masks(mask, masks.local_window_mask(centers, k_len, self.sliding_window - 1))
-            output, scores = self._compute_attention(query_seq, key_seq, value_seq, mask, training,
-                                                     return_attention_scores)
+            output, scores = self._compute_attention(
+                query_seq, key_seq, value_seq, mask, training, return_attention_scores
+            )
         output = view.unflatten(output, projected_query)
         if self.use_gate:
             output = output * self.gate_dense(query)
@@ -270,8 +299,16 @@ class MultiHeadAttention(keras.layers.Layer):
         outputs = (output,) + ((scores,) if return_attention_scores else ()) + ((cache,) if cache is not None else ())
         return outputs if len(outputs) > 1 else output
 
-    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
-                           return_attention_scores=False, use_causal_mask=False):
+    def _compute_attention(
+        self,
+        query,
+        key,
+        value,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+        use_causal_mask=False,
+    ):
         """Attention over projected `query (batch, T, num_heads, key_dim)`, `key` and `value`
         `(batch, S, num_key_value_heads, ·)` with a boolean `attention_mask` of rank 2 to 4
         broadcastable to `(batch, num_heads, T, S)` (missing axes are inserted before T, as Keras
@@ -279,9 +316,17 @@ class MultiHeadAttention(keras.layers.Layer):
         scores (batch, num_heads, T, S) or None)`. Keras's override point, kept with its signature."""
         mask = None if attention_mask is None else masks.insert_heads_axis(attention_mask)
         result = scaled_dot_product_attention(
-            query, key, value, mask=mask, is_causal=use_causal_mask, dropout_rate=self.dropout,
-            training=training, seed=self.seed_generator, return_attention_scores=return_attention_scores,
-            flash_attention=self.flash_attention)
+            query,
+            key,
+            value,
+            mask=mask,
+            is_causal=use_causal_mask,
+            dropout_rate=self.dropout,
+            training=training,
+            seed=self.seed_generator,
+            return_attention_scores=return_attention_scores,
+            flash_attention=self.flash_attention,
+        )
         return result if return_attention_scores else (result, None)
 
     def _attend(self, query, key, value, mask, training, return_attention_scores, causal, offset):
@@ -289,9 +334,20 @@ class MultiHeadAttention(keras.layers.Layer):
         `causal`, the queries at `offset` among the keys (None: 0)."""
         slopes = None if self.alibi_bias_max is None else alibi_slopes(self.num_heads, self.alibi_bias_max)
         result = scaled_dot_product_attention(
-            query, key, value, mask=mask, is_causal=causal, dropout_rate=self.dropout, training=training,
-            seed=self.seed_generator, return_attention_scores=return_attention_scores, flash_attention=self.flash_attention,
-            window=self.sliding_window, alibi_slopes=slopes, query_offset=offset)
+            query,
+            key,
+            value,
+            mask=mask,
+            is_causal=causal,
+            dropout_rate=self.dropout,
+            training=training,
+            seed=self.seed_generator,
+            return_attention_scores=return_attention_scores,
+            flash_attention=self.flash_attention,
+            window=self.sliding_window,
+            alibi_slopes=slopes,
+            query_offset=offset,
+        )
         return result if return_attention_scores else (result, None)
 
     def _rotate(self, x, start):
@@ -317,11 +373,11 @@ class MultiHeadAttention(keras.layers.Layer):
         query_shape = tuple(query_shape)
         return query_shape[:-1] + self._output_shape if self._output_shape else query_shape
 
-    def compute_output_spec(self, query, value, key=None, return_attention_scores=False, cache=None,
-                            **kwargs):
+    def compute_output_spec(self, query, value, key=None, return_attention_scores=False, cache=None, **kwargs):
         key = value if key is None else key
-        outputs = [keras.KerasTensor(self.compute_output_shape(query.shape, value.shape, key.shape),
-                                     dtype=self.compute_dtype)]
+        outputs = [
+            keras.KerasTensor(self.compute_output_shape(query.shape, value.shape, key.shape), dtype=self.compute_dtype)
+        ]
         if return_attention_scores:
             rank = len(query.shape)
             axes = normalize_attention_axes(self.attention_axes, rank)
@@ -338,8 +394,10 @@ class MultiHeadAttention(keras.layers.Layer):
         default `value`): its projected keys and values, computed once (an encoder output in
         cross-attention, say) and then passed as `cache` with `cache_update_index=None`."""
         if not self.built:
-            raise ValueError("`compute_cache` needs a built layer: call it (or `build`) first. "
-                             f"Received: value.shape={tuple(value.shape)} on an unbuilt layer")
+            raise ValueError(
+                "`compute_cache` needs a built layer: call it (or `build`) first. "
+                f"Received: value.shape={tuple(value.shape)} on an unbuilt layer"
+            )
         key = value if key is None else key
         return ops.stack((self._project_key(key, 0), self.value_dense(value)), axis=1)
 
@@ -354,7 +412,8 @@ class MultiHeadAttention(keras.layers.Layer):
             if cache_update_index is not None:
                 raise ValueError(
                     "`cache_update_index` needs a `cache`. Received: cache=None, "
-                    f"cache_update_index={cache_update_index}")
+                    f"cache_update_index={cache_update_index}"
+                )
             return self._project_key(key, 0), self.value_dense(value), None
         expected = (key.shape[0], 2, None, self.num_key_value_heads, self.key_dim)
         checks.check_rank("cache", cache, (5,))
@@ -362,7 +421,8 @@ class MultiHeadAttention(keras.layers.Layer):
         if self.value_dim != self.key_dim:
             raise ValueError(
                 "A cache holds keys and values together: `value_dim` must equal `key_dim`. "
-                f"Received: key_dim={self.key_dim}, value_dim={self.value_dim}")
+                f"Received: key_dim={self.key_dim}, value_dim={self.value_dim}"
+            )
         if cache_update_index is None:
             return cache[:, 0], cache[:, 1], cache
         start = (0, cache_update_index, 0, 0)
@@ -402,4 +462,3 @@ class MultiHeadAttention(keras.layers.Layer):
             alibi_bias_max=self.alibi_bias_max,
         )
         return config
-

@@ -32,8 +32,9 @@ class PositionalEncoding(keras.layers.Layer):
     Reference: Vaswani et al., "Attention Is All You Need", NeurIPS 2017, section 3.5.
     """
 
-    def __init__(self, mode="sinusoidal", max_length=None, max_wavelength=10000,
-                 initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self, mode="sinusoidal", max_length=None, max_wavelength=10000, initializer="glorot_uniform", **kwargs
+    ):
         super().__init__(**kwargs)
         checks.check_choice("mode", mode, MODES)
         checks.check_positive_int("max_length", max_length, allow_none=mode == "sinusoidal")
@@ -47,8 +48,8 @@ class PositionalEncoding(keras.layers.Layer):
     def build(self, inputs_shape):
         if self.mode == "learned":
             self.position_embeddings = self.add_weight(
-                name="position_embeddings", shape=(self.max_length, inputs_shape[-1]),
-                initializer=self.initializer)
+                name="position_embeddings", shape=(self.max_length, inputs_shape[-1]), initializer=self.initializer
+            )
 
     def _check_length(self, inputs_shape, start_index):
         checks.check_shape_rank("inputs", inputs_shape, (3,))
@@ -57,7 +58,8 @@ class PositionalEncoding(keras.layers.Layer):
             if start_index + length > self.max_length:
                 raise ValueError(
                     f"The sequence is longer than `max_length={self.max_length}`. Received: "
-                    f"inputs.shape={tuple(inputs_shape)}, start_index={start_index}")
+                    f"inputs.shape={tuple(inputs_shape)}, start_index={start_index}"
+                )
 
     def call(self, inputs, start_index=0):
         self._check_length(inputs.shape, start_index)
@@ -73,6 +75,10 @@ class PositionalEncoding(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(mode=self.mode, max_length=self.max_length, max_wavelength=self.max_wavelength,
-                      initializer=keras.initializers.serialize(self.initializer))
+        config.update(
+            mode=self.mode,
+            max_length=self.max_length,
+            max_wavelength=self.max_wavelength,
+            initializer=keras.initializers.serialize(self.initializer),
+        )
         return config

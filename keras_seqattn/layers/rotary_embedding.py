@@ -42,8 +42,9 @@ class RotaryEmbedding(keras.layers.Layer):
     Embedding", 2021, section 3.4.
     """
 
-    def __init__(self, max_wavelength=10000, scaling_factor=1.0, rope_type="linear", sequence_axis=1,
-                 feature_axis=-1, **kwargs):
+    def __init__(
+        self, max_wavelength=10000, scaling_factor=1.0, rope_type="linear", sequence_axis=1, feature_axis=-1, **kwargs
+    ):
         super().__init__(**kwargs)
         checks.check_number("max_wavelength", max_wavelength, 0, strict=True)
         checks.check_number("scaling_factor", scaling_factor, 0, strict=True)
@@ -62,9 +63,11 @@ class RotaryEmbedding(keras.layers.Layer):
         rank = len(inputs.shape)
         sequence_axis, feature_axis = self.sequence_axis % rank, self.feature_axis % rank
         if sequence_axis == feature_axis or sequence_axis == 0:
-            raise ValueError("`sequence_axis` and `feature_axis` must be two different axes after the batch axis. "
-                             f"Received: sequence_axis={self.sequence_axis}, feature_axis={self.feature_axis} "
-                             f"for inputs of rank {rank}")
+            raise ValueError(
+                "`sequence_axis` and `feature_axis` must be two different axes after the batch axis. "
+                f"Received: sequence_axis={self.sequence_axis}, feature_axis={self.feature_axis} "
+                f"for inputs of rank {rank}"
+            )
         depth = inputs.shape[feature_axis]
         if depth is not None and depth % 2:
             raise ValueError(f"The rotated axis must have an even size. Received: inputs.shape={tuple(inputs.shape)}")
@@ -82,6 +85,11 @@ class RotaryEmbedding(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(max_wavelength=self.max_wavelength, scaling_factor=self.scaling_factor,
-                      rope_type=self.rope_type, sequence_axis=self.sequence_axis, feature_axis=self.feature_axis)
+        config.update(
+            max_wavelength=self.max_wavelength,
+            scaling_factor=self.scaling_factor,
+            rope_type=self.rope_type,
+            sequence_axis=self.sequence_axis,
+            feature_axis=self.feature_axis,
+        )
         return config

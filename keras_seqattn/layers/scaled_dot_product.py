@@ -52,16 +52,19 @@ class ScaledDotProduct(keras.layers.Layer):
     flash = deprecation.renamed_attribute("flash", "flash_attention")
 
     def __init__(self, dropout=0.0, scale=None, seed=None, flash_attention=None, sampling="soft", **kwargs):
-        flash_attention = deprecation.take_renamed(kwargs, "flash", "flash_attention", flash_attention,
-                                                   "ScaledDotProduct")
+        flash_attention = deprecation.take_renamed(
+            kwargs, "flash", "flash_attention", flash_attention, "ScaledDotProduct"
+        )
         super().__init__(**kwargs)
         checks.check_rate("dropout", dropout)
         checks.check_flash_attention(flash_attention)
         self.sampler = get_hard_attention(sampling, seed)
         if self.sampler is not None and (dropout > 0 or flash_attention):
-            raise ValueError("Hard attention (`sampling`) takes neither `dropout` nor `flash_attention=True`: it "
-                             f"draws one position from the weights. Received: sampling={sampling!r}, "
-                             f"dropout={dropout}, flash_attention={flash_attention}")
+            raise ValueError(
+                "Hard attention (`sampling`) takes neither `dropout` nor `flash_attention=True`: it "
+                f"draws one position from the weights. Received: sampling={sampling!r}, "
+                f"dropout={dropout}, flash_attention={flash_attention}"
+            )
         if scale is not None and not isinstance(scale, (int, float)):
             raise ValueError(f"`scale` must be a number or None. Received: scale={scale!r}")
         self.dropout = dropout
@@ -71,8 +74,19 @@ class ScaledDotProduct(keras.layers.Layer):
         self.supports_masking = True
         self.seed_generator = keras.random.SeedGenerator(seed) if dropout > 0 else None
 
-    def call(self, query, key, value, query_mask=None, key_mask=None, value_mask=None, mask=None,
-             use_causal_mask=False, return_attention_scores=False, training=None):
+    def call(
+        self,
+        query,
+        key,
+        value,
+        query_mask=None,
+        key_mask=None,
+        value_mask=None,
+        mask=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        training=None,
+    ):
         checks.check_rank("query", query, (3, 4))
         batch, q_len, k_len = query.shape[0], query.shape[1], key.shape[1]
         checks.check_mask_shape("query_mask", query_mask, (batch, q_len))
@@ -87,9 +101,18 @@ class ScaledDotProduct(keras.layers.Layer):
             rank = max(len(mask.shape), 3)
             mask, padding = lift_mask(mask, rank), lift_mask(padding, rank)
         result = scaled_dot_product_attention(
-            query, key, value, mask=combine_masks(mask, padding), is_causal=use_causal_mask,
-            scale=self.scale, dropout_rate=self.dropout, training=training, seed=self.seed_generator,
-            return_attention_scores=return_attention_scores or self.sampler is not None, flash_attention=self.flash_attention)
+            query,
+            key,
+            value,
+            mask=combine_masks(mask, padding),
+            is_causal=use_causal_mask,
+            scale=self.scale,
+            dropout_rate=self.dropout,
+            training=training,
+            seed=self.seed_generator,
+            return_attention_scores=return_attention_scores or self.sampler is not None,
+            flash_attention=self.flash_attention,
+        )
         if self.sampler is None:
             return result
         weights = result[1]
@@ -103,7 +126,11 @@ class ScaledDotProduct(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(dropout=self.dropout, scale=self.scale, seed=self.seed, flash_attention=self.flash_attention,
-                      sampling=serialize_hard_attention(self.sampler))
+        config.update(
+            dropout=self.dropout,
+            scale=self.scale,
+            seed=self.seed,
+            flash_attention=self.flash_attention,
+            sampling=serialize_hard_attention(self.sampler),
+        )
         return config
-

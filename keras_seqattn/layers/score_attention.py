@@ -7,8 +7,8 @@ attention)."""
 import keras
 from keras import ops
 
-from keras_seqattn.layers.hard_attention import get_hard_attention, serialize_hard_attention
 from keras_seqattn import checks
+from keras_seqattn.layers.hard_attention import get_hard_attention, serialize_hard_attention
 from keras_seqattn.ops import masks
 from keras_seqattn.ops.attention import dropout_multiplier
 from keras_seqattn.ops.axes import flatten_feature_map
@@ -19,21 +19,34 @@ class ScoreAttention(keras.layers.Layer):
     """Base of the RNN-style attention layers: one score per (query, key) pair, softmax over the
     keys, the context is the weighted sum of the values. Not used directly."""
 
-    def __init__(self, dropout=0.0, kernel_initializer="glorot_uniform", seed=None, monotonic=False,
-                 score_bias_init=0.0, sigmoid_noise=0.0, sampling="soft", **kwargs):
+    def __init__(
+        self,
+        dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        seed=None,
+        monotonic=False,
+        score_bias_init=0.0,
+        sigmoid_noise=0.0,
+        sampling="soft",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         checks.check_rate("dropout", dropout)
         checks.check_number("sigmoid_noise", sigmoid_noise, 0, strict=False)
         if not isinstance(score_bias_init, (int, float)):
             raise ValueError(f"`score_bias_init` must be a float. Received: score_bias_init={score_bias_init!r}")
         if monotonic and dropout > 0:
-            raise ValueError("Monotonic attention takes no `dropout` (its weights are an alignment, "
-                             f"not a softmax): pass `dropout=0` with `monotonic=True`. Received: dropout={dropout!r}")
+            raise ValueError(
+                "Monotonic attention takes no `dropout` (its weights are an alignment, "
+                f"not a softmax): pass `dropout=0` with `monotonic=True`. Received: dropout={dropout!r}"
+            )
         self.sampler = get_hard_attention(sampling, seed)
         if self.sampler is not None and (monotonic or dropout > 0):
-            raise ValueError("Hard attention (`sampling`) takes neither `monotonic=True` nor `dropout`: it draws one "
-                             f"position from the softmax weights. Received: sampling={sampling!r}, "
-                             f"monotonic={monotonic}, dropout={dropout}")
+            raise ValueError(
+                "Hard attention (`sampling`) takes neither `monotonic=True` nor `dropout`: it draws one "
+                f"position from the softmax weights. Received: sampling={sampling!r}, "
+                f"monotonic={monotonic}, dropout={dropout}"
+            )
         self.dropout = dropout
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.seed = seed
@@ -47,7 +60,8 @@ class ScoreAttention(keras.layers.Layer):
     def _build_monotonic(self):
         if self.monotonic:
             self.score_bias = self.add_weight(
-                name="score_bias", shape=(), initializer=keras.initializers.Constant(self.score_bias_init))
+                name="score_bias", shape=(), initializer=keras.initializers.Constant(self.score_bias_init)
+            )
 
     def project_key(self, key):
         """The key-only part of the score, `(batch, Tv, dk)` (or a feature map `(batch, H, W, dk)`,
@@ -73,8 +87,19 @@ class ScoreAttention(keras.layers.Layer):
         """The raw scores `(batch, Tq, Tv)`."""
         raise NotImplementedError
 
-    def _run(self, query, value, key, query_mask, value_mask, projected_key,
-             return_attention_scores, training, previous_alignment=None, **local):
+    def _run(
+        self,
+        query,
+        value,
+        key,
+        query_mask,
+        value_mask,
+        projected_key,
+        return_attention_scores,
+        training,
+        previous_alignment=None,
+        **local,
+    ):
         checks.check_rank("query", query, (2, 3))
         checks.check_rank("value", value, (3, 4))
         if key is not None:
@@ -95,8 +120,9 @@ class ScoreAttention(keras.layers.Layer):
         if self.monotonic:
             if feature_map is not None and previous_alignment is not None:
                 previous_alignment = ops.reshape(previous_alignment, (ops.shape(value)[0], -1))
-            outputs = self._monotonic(query, projected_key, value, value_mask, previous_alignment,
-                                      single_step, training)
+            outputs = self._monotonic(
+                query, projected_key, value, value_mask, previous_alignment, single_step, training
+            )
             return _with_feature_map(outputs, feature_map, return_attention_scores)
         mask = masks.attention_mask(query_mask=query_mask, value_mask=value_mask)  # (B, Tq|1, Tv)
         multiplier = None
@@ -120,7 +146,8 @@ class ScoreAttention(keras.layers.Layer):
             raise ValueError(
                 "Monotonic attention runs one decoder step at a time: `query` must be (batch, dq) and "
                 "`previous_alignment` (batch, Tv) the previous step's weights. Received: "
-                f"query.shape={tuple(query.shape)}, previous_alignment={previous_alignment!r}")
+                f"query.shape={tuple(query.shape)}, previous_alignment={previous_alignment!r}"
+            )
         checks.check_mask_shape("previous_alignment", previous_alignment, (value.shape[0], value.shape[1]))
         scores = ops.cast(self._scores(query, projected_key)[:, 0] + self.score_bias, "float32")
         if training and self.sigmoid_noise > 0:  # pushes the choose probabilities towards 0 or 1

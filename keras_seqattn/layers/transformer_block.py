@@ -3,8 +3,8 @@ sub-block (pre- or post-norm) and the position-wise feed-forward network. Every 
 
 import keras
 
-from keras_seqattn.layers.multi_head_attention import MultiHeadAttention, clone_initializer
 from keras_seqattn import checks, deprecation
+from keras_seqattn.layers.multi_head_attention import MultiHeadAttention, clone_initializer
 from keras_seqattn.ops.masks import implicit_mask
 
 
@@ -23,12 +23,25 @@ class TransformerBlock(keras.layers.Layer):
 
     flash = deprecation.renamed_attribute("flash", "flash_attention")
 
-    def __init__(self, intermediate_dim, num_heads, dropout=0, activation="relu",
-                 layer_norm_epsilon=1e-05, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", normalize_first=False, flash_attention=None, rope_max_wavelength=None,
-                 alibi_bias_max=None, sliding_window=None, **kwargs):
-        flash_attention = deprecation.take_renamed(kwargs, "flash", "flash_attention", flash_attention,
-                                                   type(self).__name__)
+    def __init__(
+        self,
+        intermediate_dim,
+        num_heads,
+        dropout=0,
+        activation="relu",
+        layer_norm_epsilon=1e-05,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        normalize_first=False,
+        flash_attention=None,
+        rope_max_wavelength=None,
+        alibi_bias_max=None,
+        sliding_window=None,
+        **kwargs,
+    ):
+        flash_attention = deprecation.take_renamed(
+            kwargs, "flash", "flash_attention", flash_attention, type(self).__name__
+        )
         super().__init__(**kwargs)
         checks.check_positive_int("intermediate_dim", intermediate_dim)
         checks.check_positive_int("num_heads", num_heads)
@@ -51,19 +64,33 @@ class TransformerBlock(keras.layers.Layer):
     def attention_layer(self, name, head_dim, self_attention=True):
         """A MultiHeadAttention sublayer with the block's heads, dropout, initializers and path;
         a self-attention one with the block's position methods and window too."""
-        positions = dict(rope_max_wavelength=self.rope_max_wavelength, alibi_bias_max=self.alibi_bias_max,
-                         sliding_window=self.sliding_window) if self_attention else {}
+        positions = (
+            dict(
+                rope_max_wavelength=self.rope_max_wavelength,
+                alibi_bias_max=self.alibi_bias_max,
+                sliding_window=self.sliding_window,
+            )
+            if self_attention
+            else {}
+        )
         return MultiHeadAttention(
-            num_heads=self.num_heads, key_dim=head_dim, dropout=self.dropout,
+            num_heads=self.num_heads,
+            key_dim=head_dim,
+            dropout=self.dropout,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             bias_initializer=clone_initializer(self.bias_initializer),
-            flash_attention=self.flash_attention, dtype=self.dtype_policy, name=name, **positions)
+            flash_attention=self.flash_attention,
+            dtype=self.dtype_policy,
+            name=name,
+            **positions,
+        )
 
     def head_size(self, hidden_dim):
         if hidden_dim is None or hidden_dim < self.num_heads or hidden_dim % self.num_heads:
             raise ValueError(
                 "The hidden size must be a positive multiple of `num_heads`. "
-                f"Received: hidden size={hidden_dim}, num_heads={self.num_heads}")
+                f"Received: hidden size={hidden_dim}, num_heads={self.num_heads}"
+            )
         return hidden_dim // self.num_heads
 
     def residual(self, x, sublayer, norm, dropout, training):
@@ -77,8 +104,9 @@ class TransformerBlock(keras.layers.Layer):
 
     def build_norm_and_dropout(self, prefix, shape):
         """A LayerNormalization named `{prefix}_layer_norm`, built, and a Dropout at the block's rate."""
-        norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
-                                               name=f"{prefix}_layer_norm")
+        norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=f"{prefix}_layer_norm"
+        )
         norm.build(shape)
         return norm, keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=f"{prefix}_dropout")
 
@@ -87,12 +115,18 @@ class TransformerBlock(keras.layers.Layer):
         `feedforward_output_dense` (intermediate_dim -> d), built for inputs of `shape`."""
 
         def dense(units, activation, name):
-            return keras.layers.Dense(units, activation=activation, name=name, dtype=self.dtype_policy,
-                                      kernel_initializer=clone_initializer(self.kernel_initializer),
-                                      bias_initializer=clone_initializer(self.bias_initializer))
+            return keras.layers.Dense(
+                units,
+                activation=activation,
+                name=name,
+                dtype=self.dtype_policy,
+                kernel_initializer=clone_initializer(self.kernel_initializer),
+                bias_initializer=clone_initializer(self.bias_initializer),
+            )
 
-        self.feedforward_intermediate_dense = dense(self.intermediate_dim, self.activation,
-                                                    "feedforward_intermediate_dense")
+        self.feedforward_intermediate_dense = dense(
+            self.intermediate_dim, self.activation, "feedforward_intermediate_dense"
+        )
         self.feedforward_intermediate_dense.build(shape)
         self.feedforward_output_dense = dense(hidden_dim, None, "feedforward_output_dense")
         self.feedforward_output_dense.build(tuple(shape[:-1]) + (self.intermediate_dim,))

@@ -1,7 +1,7 @@
 import keras
 
-from keras_seqattn.layers import transformer_block as parts
 from keras_seqattn import checks
+from keras_seqattn.layers import transformer_block as parts
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
@@ -58,17 +58,20 @@ class TransformerDecoder(parts.TransformerBlock):
         self.self_attention = self.attention_layer("self_attention", head)
         self.self_attention.build(decoder_sequence_shape, decoder_sequence_shape)
         self.self_attention_layer_norm, self.self_attention_dropout = self.build_norm_and_dropout(
-            "self_attention", decoder_sequence_shape)
+            "self_attention", decoder_sequence_shape
+        )
         self.cross_attention = None
         if encoder_sequence_shape is not None:
             checks.check_shape_rank("encoder_sequence", encoder_sequence_shape, (3,))
             self.cross_attention = self.attention_layer("cross_attention", head, self_attention=False)
             self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
             self.cross_attention_layer_norm, self.cross_attention_dropout = self.build_norm_and_dropout(
-                "cross_attention", decoder_sequence_shape)
+                "cross_attention", decoder_sequence_shape
+            )
         self.build_feedforward(hidden_dim, decoder_sequence_shape)
         self.feedforward_layer_norm, self.feedforward_dropout = self.build_norm_and_dropout(
-            "feedforward", decoder_sequence_shape)
+            "feedforward", decoder_sequence_shape
+        )
 
     def compute_cross_attention_cache(self, encoder_sequence):
         """The cross-attention cache `(batch, 2, S, num_heads, head_dim)` of `encoder_sequence`,
@@ -78,7 +81,8 @@ class TransformerDecoder(parts.TransformerBlock):
             raise ValueError(
                 "`compute_cross_attention_cache` needs a layer built with cross-attention (called "
                 f"with an `encoder_sequence`). Received: encoder_sequence.shape="
-                f"{tuple(encoder_sequence.shape)}, built={self.built}")
+                f"{tuple(encoder_sequence.shape)}, built={self.built}"
+            )
         return self.cross_attention.compute_cache(encoder_sequence)
 
     def _check_call(self, encoder_sequence, self_attention_cache, cross_attention_cache):
@@ -87,67 +91,109 @@ class TransformerDecoder(parts.TransformerBlock):
             raise ValueError(
                 "`encoder_sequence` must be given at every call or at none: this layer was built "
                 f"{'with' if has_cross else 'without'} cross-attention. Received: "
-                f"encoder_sequence={'None' if encoder_sequence is None else tuple(encoder_sequence.shape)}")
+                f"encoder_sequence={'None' if encoder_sequence is None else tuple(encoder_sequence.shape)}"
+            )
         if has_cross and (self_attention_cache is None) != (cross_attention_cache is None):
             raise ValueError(
                 "With an `encoder_sequence`, `self_attention_cache` and `cross_attention_cache` must "
                 "both be given or both be None. Received: self_attention_cache="
                 f"{'None' if self_attention_cache is None else 'a tensor'}, cross_attention_cache="
-                f"{'None' if cross_attention_cache is None else 'a tensor'}")
+                f"{'None' if cross_attention_cache is None else 'a tensor'}"
+            )
 
-    def call(self, decoder_sequence, encoder_sequence=None, decoder_padding_mask=None,
-             decoder_attention_mask=None, encoder_padding_mask=None, encoder_attention_mask=None,
-             self_attention_cache=None, self_attention_cache_update_index=None,
-             cross_attention_cache=None, cross_attention_cache_update_index=None,
-             use_causal_mask=True, training=None, return_attention_scores=False):
+    def call(
+        self,
+        decoder_sequence,
+        encoder_sequence=None,
+        decoder_padding_mask=None,
+        decoder_attention_mask=None,
+        encoder_padding_mask=None,
+        encoder_attention_mask=None,
+        self_attention_cache=None,
+        self_attention_cache_update_index=None,
+        cross_attention_cache=None,
+        cross_attention_cache_update_index=None,
+        use_causal_mask=True,
+        training=None,
+        return_attention_scores=False,
+    ):
         self._check_call(encoder_sequence, self_attention_cache, cross_attention_cache)
         padding = parts.padding_of(decoder_sequence, decoder_padding_mask)
         cached = self_attention_cache is not None
 
         def attend_self(x):  # with a cache, the keys' padding is not known: mask queries only
-            return parts.as_tuple(self.self_attention(
-                x, x, query_mask=padding, value_mask=None if cached else padding,
-                attention_mask=decoder_attention_mask, use_causal_mask=use_causal_mask,
-                cache=self_attention_cache, cache_update_index=self_attention_cache_update_index,
-                return_attention_scores=return_attention_scores, training=training))
+            return parts.as_tuple(
+                self.self_attention(
+                    x,
+                    x,
+                    query_mask=padding,
+                    value_mask=None if cached else padding,
+                    attention_mask=decoder_attention_mask,
+                    use_causal_mask=use_causal_mask,
+                    cache=self_attention_cache,
+                    cache_update_index=self_attention_cache_update_index,
+                    return_attention_scores=return_attention_scores,
+                    training=training,
+                )
+            )
 
-        x, self_extra = self.residual(decoder_sequence, attend_self,
-                                       self.self_attention_layer_norm, self.self_attention_dropout, training)
+        x, self_extra = self.residual(
+            decoder_sequence, attend_self, self.self_attention_layer_norm, self.self_attention_dropout, training
+        )
         caches, scores = [], []
         _collect(self_extra, return_attention_scores, cached, caches, scores)
         if self.cross_attention is not None:
             encoder_padding = parts.padding_of(encoder_sequence, encoder_padding_mask)
 
             def attend_encoder(x):
-                return parts.as_tuple(self.cross_attention(
-                    x, encoder_sequence, query_mask=padding, value_mask=encoder_padding,
-                    attention_mask=encoder_attention_mask, cache=cross_attention_cache,
-                    cache_update_index=cross_attention_cache_update_index,
-                    return_attention_scores=return_attention_scores, training=training))
+                return parts.as_tuple(
+                    self.cross_attention(
+                        x,
+                        encoder_sequence,
+                        query_mask=padding,
+                        value_mask=encoder_padding,
+                        attention_mask=encoder_attention_mask,
+                        cache=cross_attention_cache,
+                        cache_update_index=cross_attention_cache_update_index,
+                        return_attention_scores=return_attention_scores,
+                        training=training,
+                    )
+                )
 
-            x, cross_extra = self.residual(x, attend_encoder, self.cross_attention_layer_norm,
-                                            self.cross_attention_dropout, training)
+            x, cross_extra = self.residual(
+                x, attend_encoder, self.cross_attention_layer_norm, self.cross_attention_dropout, training
+            )
             _collect(cross_extra, return_attention_scores, cached, caches, scores)
-        x, _ = self.residual(x, self.feedforward,
-                              self.feedforward_layer_norm, self.feedforward_dropout, training)
+        x, _ = self.residual(x, self.feedforward, self.feedforward_layer_norm, self.feedforward_dropout, training)
         outputs = (x, *caches, *scores)
         return outputs if len(outputs) > 1 else x
 
     def compute_output_shape(self, decoder_sequence_shape, encoder_sequence_shape=None):
         return tuple(decoder_sequence_shape)
 
-    def compute_output_spec(self, decoder_sequence, encoder_sequence=None, self_attention_cache=None,
-                            cross_attention_cache=None, return_attention_scores=False, **kwargs):
+    def compute_output_spec(
+        self,
+        decoder_sequence,
+        encoder_sequence=None,
+        self_attention_cache=None,
+        cross_attention_cache=None,
+        return_attention_scores=False,
+        **kwargs,
+    ):
         batch, length = decoder_sequence.shape[0], decoder_sequence.shape[1]
         output = keras.KerasTensor(decoder_sequence.shape, dtype=self.compute_dtype)
-        caches = [keras.KerasTensor(c.shape, dtype=c.dtype) for c in (self_attention_cache, cross_attention_cache)
-                  if c is not None]
+        caches = [
+            keras.KerasTensor(c.shape, dtype=c.dtype)
+            for c in (self_attention_cache, cross_attention_cache)
+            if c is not None
+        ]
         scores = []
         if return_attention_scores:
             keys = [self_attention_cache.shape[2] if self_attention_cache is not None else length]
             if encoder_sequence is not None:
-                keys.append(cross_attention_cache.shape[2] if cross_attention_cache is not None
-                            else encoder_sequence.shape[1])
+                keys.append(
+                    cross_attention_cache.shape[2] if cross_attention_cache is not None else encoder_sequence.shape[1]
+                )
             scores = [keras.KerasTensor((batch, self.num_heads, length, k), dtype=self.compute_dtype) for k in keys]
         outputs = (output, *caches, *scores)
         return outputs if len(outputs) > 1 else output

@@ -1,7 +1,7 @@
 import keras
 
-from keras_seqattn.layers import transformer_block as parts
 from keras_seqattn import checks
+from keras_seqattn.layers import transformer_block as parts
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
@@ -52,29 +52,33 @@ class TransformerEncoder(parts.TransformerBlock):
     def build(self, inputs_shape):
         checks.check_shape_rank("inputs", inputs_shape, (3,))
         hidden_dim = inputs_shape[-1]
-        self.self_attention_layer = self.attention_layer(
-            "self_attention_layer", self.head_size(hidden_dim))
+        self.self_attention_layer = self.attention_layer("self_attention_layer", self.head_size(hidden_dim))
         self.self_attention_layer.build(inputs_shape, inputs_shape)
         self.self_attention_layer_norm, self.self_attention_dropout = self.build_norm_and_dropout(
-            "self_attention", inputs_shape)
-        self.feedforward_layer_norm, self.feedforward_dropout = self.build_norm_and_dropout(
-            "feedforward", inputs_shape)
+            "self_attention", inputs_shape
+        )
+        self.feedforward_layer_norm, self.feedforward_dropout = self.build_norm_and_dropout("feedforward", inputs_shape)
         self.build_feedforward(hidden_dim, inputs_shape)
 
-    def call(self, inputs, padding_mask=None, attention_mask=None, training=None,
-             return_attention_scores=False):
+    def call(self, inputs, padding_mask=None, attention_mask=None, training=None, return_attention_scores=False):
         checks.check_rank("inputs", inputs, (3,))
         padding = parts.padding_of(inputs, padding_mask)
 
         def attend(x):
-            return parts.as_tuple(self.self_attention_layer(
-                x, x, query_mask=padding, value_mask=padding, attention_mask=attention_mask,
-                return_attention_scores=return_attention_scores, training=training))
+            return parts.as_tuple(
+                self.self_attention_layer(
+                    x,
+                    x,
+                    query_mask=padding,
+                    value_mask=padding,
+                    attention_mask=attention_mask,
+                    return_attention_scores=return_attention_scores,
+                    training=training,
+                )
+            )
 
-        x, scores = self.residual(inputs, attend, self.self_attention_layer_norm,
-                                   self.self_attention_dropout, training)
-        x, _ = self.residual(x, self.feedforward,
-                              self.feedforward_layer_norm, self.feedforward_dropout, training)
+        x, scores = self.residual(inputs, attend, self.self_attention_layer_norm, self.self_attention_dropout, training)
+        x, _ = self.residual(x, self.feedforward, self.feedforward_layer_norm, self.feedforward_dropout, training)
         return (x, scores[0]) if return_attention_scores else x
 
     def compute_output_shape(self, inputs_shape):

@@ -13,6 +13,7 @@ from keras_seqattn.ops.masks import LOWEST_SCORE, causal_mask, combine_masks, li
 from keras_seqattn.ops.policy import get_policy
 from keras_seqattn.ops.xla import xla_kernel
 
+
 def masked_softmax(scores, mask=None, empty_rows=True):
     """Softmax over the last axis, computed in float32.
 
@@ -56,8 +57,9 @@ def _einsum(equation, *operands):
 
 
 @xla_kernel
-def _dense_kernel(query, key, value, mask, multiplier, scale, bias, slopes, offset, *, is_causal, window,
-                  return_weights):
+def _dense_kernel(
+    query, key, value, mask, multiplier, scale, bias, slopes, offset, *, is_causal, window, return_weights
+):
     # query (B, T, H, d); key (B, S, K, d); value (B, S, K, dv); mask (B|1, H|1, T|1, S|1); bias
     # (B|1, H|1, T|1, S|1) float32; slopes (H,); offset: the position of query 0 among the keys.
     # Query head h reads key/value head h // G, G = H / K (grouped-query attention; G = 1 for MHA).
@@ -102,13 +104,43 @@ def _dense_kernel(query, key, value, mask, multiplier, scale, bias, slopes, offs
     return output, ops.cast(weights, value.dtype)
 
 
-def _flash(query, key, value, mask, scale, bias, slopes, offset, *, is_causal, mask_per_query, mask_per_key,
-           blocks, parallel, window, bias_axes):
+def _flash(
+    query,
+    key,
+    value,
+    mask,
+    scale,
+    bias,
+    slopes,
+    offset,
+    *,
+    is_causal,
+    mask_per_query,
+    mask_per_key,
+    blocks,
+    parallel,
+    window,
+    bias_axes,
+):
     if scale is None:
         scale = 1.0 / ops.sqrt(ops.cast(ops.shape(query)[-1], "float32"))
-    return flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, mask_per_key, *blocks,
-                           parallel_iterations=parallel, window=window, offset=offset, bias=bias,
-                           bias_axes=bias_axes, alibi_slopes=slopes)
+    return flash_attention(
+        query,
+        key,
+        value,
+        mask,
+        scale,
+        is_causal,
+        mask_per_query,
+        mask_per_key,
+        *blocks,
+        parallel_iterations=parallel,
+        window=window,
+        offset=offset,
+        bias=bias,
+        bias_axes=bias_axes,
+        alibi_slopes=slopes,
+    )
 
 
 _flash_kernel = xla_kernel(_flash)
@@ -129,8 +161,21 @@ def _tile_mask(mask, query, key):
 
 
 @deprecation.legacy_arguments(
-    positional=("mask", "is_causal", "scale", "dropout_rate", "training", "seed", "return_attention_scores",
-                "flash", "policy", "bias", "alibi_slopes", "window", "query_offset"),
+    positional=(
+        "mask",
+        "is_causal",
+        "scale",
+        "dropout_rate",
+        "training",
+        "seed",
+        "return_attention_scores",
+        "flash",
+        "policy",
+        "bias",
+        "alibi_slopes",
+        "window",
+        "query_offset",
+    ),
     renamed={"flash": "flash_attention"},
 )
 def scaled_dot_product_attention(
@@ -204,9 +249,9 @@ def scaled_dot_product_attention(
     >>> reference = keras.ops.dot_product_attention(q, k, v, is_causal=True)
     >>> bool(np.allclose(out, reference, atol=1e-5))
     True
-    >>> blocked = ksa.ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=2,
+    >>> tiled = ksa.ops.scaled_dot_product_attention(q, k, v, is_causal=True, window=2,
     ...                                                  flash_attention=True)
-    >>> bool(np.allclose(blocked[:, :2], out[:, :2], atol=1e-5))  # the first 2 queries see at most 2 keys
+    >>> bool(np.allclose(tiled[:, :2], out[:, :2], atol=1e-5))  # the first 2 queries see at most 2 keys
     True
     """
     for name, tensor in (("query", query), ("key", key), ("value", value)):
@@ -255,22 +300,58 @@ def scaled_dot_product_attention(
             raise ValueError(
                 "`flash_attention=True` computes no attention weights: it cannot return them or apply dropout "
                 f"to them. Received: flash_attention=True, return_attention_scores={return_attention_scores}, "
-                f"dropout while training={multiplier is not None}")
-    plan = policy.plan(q_len, key.shape[1], batch=batch, heads=heads, is_causal=is_causal, window=window,
-                       banded=bias is not None or alibi_slopes is not None or offset is not None,
-                       training=bool(training), dtype=keras.backend.standardize_dtype(query.dtype), flash_attention=flash_attention,
-                       weights_needed=weights_needed, backend=keras.backend.backend())
+                f"dropout while training={multiplier is not None}"
+            )
+    plan = policy.plan(
+        q_len,
+        key.shape[1],
+        batch=batch,
+        heads=heads,
+        is_causal=is_causal,
+        window=window,
+        banded=bias is not None or alibi_slopes is not None or offset is not None,
+        training=bool(training),
+        dtype=keras.backend.standardize_dtype(query.dtype),
+        flash_attention=flash_attention,
+        weights_needed=weights_needed,
+        backend=keras.backend.backend(),
+    )
     if plan.flash_attention:
         mask, per_query, per_key = _tile_mask(mask, query, key)
         bias, bias_axes = _tile_bias(bias, query, key)
-        output = _flash_kernel(query, key, value, mask, scale, bias, alibi_slopes, offset, xla=plan.xla,
-                               is_causal=bool(is_causal), mask_per_query=per_query, mask_per_key=per_key,
-                               blocks=plan.blocks, parallel=plan.parallel_iterations, window=window,
-                               bias_axes=bias_axes)
+        output = _flash_kernel(
+            query,
+            key,
+            value,
+            mask,
+            scale,
+            bias,
+            alibi_slopes,
+            offset,
+            xla=plan.xla,
+            is_causal=bool(is_causal),
+            mask_per_query=per_query,
+            mask_per_key=per_key,
+            blocks=plan.blocks,
+            parallel=plan.parallel_iterations,
+            window=window,
+            bias_axes=bias_axes,
+        )
         return ops.squeeze(output, 2) if one_head else output
     result = _dense_kernel(
-        query, key, value, mask, multiplier, scale, bias, alibi_slopes, offset, xla=plan.xla,
-        is_causal=bool(is_causal), window=window, return_weights=bool(return_attention_scores),
+        query,
+        key,
+        value,
+        mask,
+        multiplier,
+        scale,
+        bias,
+        alibi_slopes,
+        offset,
+        xla=plan.xla,
+        is_causal=bool(is_causal),
+        window=window,
+        return_weights=bool(return_attention_scores),
     )
     if not return_attention_scores:
         return ops.squeeze(result, 2) if one_head else result

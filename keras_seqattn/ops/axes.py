@@ -38,7 +38,8 @@ def normalize_attention_axes(attention_axes, rank):
         raise ValueError(
             f"`attention_axes` must name distinct axes between the batch axis and the last axis of "
             f"the rank-{rank} inputs (1 to {rank - 2}, or -{rank - 1} to -2). "
-            f"Received: attention_axes={attention_axes}")
+            f"Received: attention_axes={attention_axes}"
+        )
     return axes
 
 
@@ -58,7 +59,7 @@ class SequenceView:
         rest = list(range(count + 1, len(x.shape)))
         x = ops.transpose(x, [0, *self.others, *self.axes, *rest])
         shape = ops.shape(x)
-        return ops.reshape(x, (-1, _product(shape[1 + len(self.others):count + 1]), *shape[count + 1:]))
+        return ops.reshape(x, (-1, _product(shape[1 + len(self.others) : count + 1]), *shape[count + 1 :]))
 
     def unflatten(self, x, like):
         """The inverse of `flatten` for `x` `(batch · O, A, *rest)`, with the d axes of `like`."""
@@ -76,8 +77,16 @@ class SequenceView:
         if self.identity:
             return scores
         q_shape, k_shape = ops.shape(query), ops.shape(key)
-        return ops.reshape(scores, (q_shape[0], *[q_shape[a] for a in self.others], ops.shape(scores)[1],
-                                    *[q_shape[a] for a in self.axes], *[k_shape[a] for a in self.axes]))
+        return ops.reshape(
+            scores,
+            (
+                q_shape[0],
+                *[q_shape[a] for a in self.others],
+                ops.shape(scores)[1],
+                *[q_shape[a] for a in self.axes],
+                *[k_shape[a] for a in self.axes],
+            ),
+        )
 
     def attention_mask(self, mask, query, key):
         """An attention mask in keras's layout `(batch, o..., [heads,] q_a..., k_a...)` (leading
@@ -90,11 +99,15 @@ class SequenceView:
             mask = ops.expand_dims(mask, -2 * attended - 1)
         q_shape, k_shape = ops.shape(query), ops.shape(key)
         heads = ops.shape(mask)[1 + len(self.others)]
-        target = (q_shape[0], *[q_shape[a] for a in self.others], heads,
-                  *[q_shape[a] for a in self.axes], *[k_shape[a] for a in self.axes])
+        target = (
+            q_shape[0],
+            *[q_shape[a] for a in self.others],
+            heads,
+            *[q_shape[a] for a in self.axes],
+            *[k_shape[a] for a in self.axes],
+        )
         mask = ops.broadcast_to(mask, target)
-        return ops.reshape(mask, (-1, heads, _product(target[-2 * attended:-attended]),
-                                  _product(target[-attended:])))
+        return ops.reshape(mask, (-1, heads, _product(target[-2 * attended : -attended]), _product(target[-attended:])))
 
 
 def _product(sizes):

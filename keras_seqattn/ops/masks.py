@@ -101,9 +101,7 @@ def insert_heads_axis(mask):
     return mask
 
 
-def attention_mask(
-    query_mask=None, value_mask=None, key_mask=None, attention_mask=None, causal=None
-):
+def attention_mask(query_mask=None, value_mask=None, key_mask=None, attention_mask=None, causal=None):
     """Merge padding masks `(batch, T)`/`(batch, S)`, an attention mask `(batch, T, S)` and a causal
     mask `(T, S)` into one `(batch, T, S)` mask (or None when all are None).
 

@@ -38,6 +38,10 @@ class AttentionPlan:
             tiles, `WHOLE_ROWS` (None) for whole rows, `CAUSAL_ROWS` for causal rows. None on the
             dense path.
         parallel_iterations: tiles a TensorFlow loop may run at once outside XLA.
+
+    Example (a causal call of 4096 queries and keys: online tiles of 256, compiled with XLA):
+    >>> ksa.ops.AttentionPolicy().plan(4096, 4096, is_causal=True)
+    AttentionPlan(flash_attention=True, xla=True, blocks=(256, 256), parallel_iterations=2)
     """
 
     flash_attention: bool = False
@@ -105,13 +109,19 @@ class AttentionPolicy:
         for name in ("flash_min_scores", "row_scores", "min_row_block", "causal_rows", "parallel_iterations"):
             _check_positive(name, getattr(self, name))
         if self.search_xla_rows is not None:
-            deprecation.warn("`AttentionPolicy(search_xla_rows=...)`",
-                             "`jit_compile=` on the search (the searches decide their own compilation)")
+            deprecation.warn(
+                "`AttentionPolicy(search_xla_rows=...)`",
+                "`jit_compile=` on the search (the searches decide their own compilation)",
+            )
             _check_positive("search_xla_rows", self.search_xla_rows)
-        if isinstance(self.training_budget, bool) or not isinstance(self.training_budget, int) \
-                or self.training_budget < 0:
-            raise ValueError(f"`training_budget` must be an integer >= 0 (bytes). "
-                             f"Received: training_budget={self.training_budget!r}")
+        if (
+            isinstance(self.training_budget, bool)
+            or not isinstance(self.training_budget, int)
+            or self.training_budget < 0
+        ):
+            raise ValueError(
+                f"`training_budget` must be an integer >= 0 (bytes). Received: training_budget={self.training_budget!r}"
+            )
         for name in ("causal_tiles", "online_tiles"):
             tiles = getattr(self, name)
             if not isinstance(tiles, (tuple, list)) or len(tiles) != 2:
@@ -120,8 +130,9 @@ class AttentionPolicy:
                 _check_positive(name, value)
             object.__setattr__(self, name, tuple(tiles))
         if self.causal_kind not in CAUSAL_KINDS:
-            raise ValueError(f"`causal_kind` must be one of {list(CAUSAL_KINDS)}. "
-                             f"Received: causal_kind={self.causal_kind!r}")
+            raise ValueError(
+                f"`causal_kind` must be one of {list(CAUSAL_KINDS)}. Received: causal_kind={self.causal_kind!r}"
+            )
         if self.compile not in COMPILE:
             raise ValueError(f"`compile` must be one of {list(COMPILE)}. Received: compile={self.compile!r}")
 
@@ -133,8 +144,19 @@ class AttentionPolicy:
         if kind == "cpu":
             return cls()
         # On accelerators everything compiles with XLA, and memory is what the flash path saves.
-        return cls(training_budget=256 * 1024 * 1024, causal_kind="online", causal_tiles=(128, 128),
-                   online_tiles=(128, 512), compile="always", device=kind)
+        return cls(
+            training_budget=256 * 1024 * 1024,
+            causal_kind="online",
+            causal_tiles=(128, 128),
+            online_tiles=(128, 512),
+            compile="always",
+            device=kind,
+        )
+
+    def replace(self, **changes):
+        """Deprecated: `dataclasses.replace(policy, **changes)`."""
+        deprecation.warn("`AttentionPolicy.replace(...)`", "`dataclasses.replace(policy, ...)`")
+        return dataclasses.replace(self, **changes)
 
     @property
     def blocked_min_scores(self):
@@ -142,9 +164,22 @@ class AttentionPolicy:
         deprecation.warn("`AttentionPolicy.blocked_min_scores`", "`flash_min_scores`")
         return self.flash_min_scores
 
-    def plan(self, query_length=None, key_length=None, *, batch=None, heads=None, is_causal=False, window=None,
-             banded=False, training=False, dtype="float32", flash_attention=None, weights_needed=False,
-             backend="tensorflow"):
+    def plan(
+        self,
+        query_length=None,
+        key_length=None,
+        *,
+        batch=None,
+        heads=None,
+        is_causal=False,
+        window=None,
+        banded=False,
+        training=False,
+        dtype="float32",
+        flash_attention=None,
+        weights_needed=False,
+        backend="tensorflow",
+    ):
         """The plan of one attention call: which path, which tiles, whether it compiles.
 
         `query_length`, `key_length`, `batch`, `heads`: the sizes known when traced (None:
@@ -160,23 +195,27 @@ class AttentionPolicy:
         (False, (64, None))
         """
         is_causal = bool(is_causal)
-        if not self._takes_flash(query_length, key_length, batch, heads, is_causal, training, flash_attention,
-                                 weights_needed, backend):
+        if not self._takes_flash(
+            query_length, key_length, batch, heads, is_causal, training, flash_attention, weights_needed, backend
+        ):
             return AttentionPlan(flash_attention=False, xla=self.compile == "always")
         blocks = self._blocks(query_length, key_length, is_causal, banded or window is not None)
         # "auto": XLA for the online tiles that skip work (causal or windowed) in float32 only;
         # XLA's CPU code for bfloat16 products is slower than oneDNN's.
         skipping = (is_causal or window is not None) and blocks[1] not in (WHOLE_ROWS, CAUSAL_ROWS)
         xla = self.compile == "always" or (self.compile == "auto" and skipping and str(dtype) == "float32")
-        return AttentionPlan(flash_attention=True, xla=xla, blocks=blocks,
-                             parallel_iterations=self.parallel_iterations)
+        return AttentionPlan(flash_attention=True, xla=xla, blocks=blocks, parallel_iterations=self.parallel_iterations)
 
-    def _takes_flash(self, q_len, k_len, batch, heads, is_causal, training, flash_attention, weights_needed,
-                     backend):
+    def _takes_flash(self, q_len, k_len, batch, heads, is_causal, training, flash_attention, weights_needed, backend):
         if flash_attention is not None:
             return bool(flash_attention)
-        if (backend != "tensorflow" or weights_needed or q_len is None or k_len is None
-                or q_len * k_len < self.flash_min_scores):
+        if (
+            backend != "tensorflow"
+            or weights_needed
+            or q_len is None
+            or k_len is None
+            or q_len * k_len < self.flash_min_scores
+        ):
             return False
         if not training or is_causal or batch is None or heads is None:
             return True
@@ -217,7 +256,8 @@ class AttentionPolicy:
 
 
 AttentionPolicy.__init__ = deprecation.legacy_arguments(renamed={"blocked_min_scores": "flash_min_scores"})(
-    AttentionPolicy.__init__)
+    AttentionPolicy.__init__
+)
 
 
 def _fit_block(block, length):

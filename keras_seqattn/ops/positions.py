@@ -37,15 +37,23 @@ def _add_rows(inputs, table, start_index):
 def add_sinusoidal_encoding(inputs, start_index=0, max_wavelength=10000.0, *, policy=None):
     """`inputs` `(batch, T, d)` plus the sinusoids of positions `start_index ... start_index + T - 1`
     (`policy`: whether the kernel compiles, default `get_policy()`)."""
-    return _add_sinusoids(inputs, ops.convert_to_tensor(start_index, "int32"), xla=(policy or get_policy()).plan().xla,
-                          max_wavelength=float(max_wavelength))
+    return _add_sinusoids(
+        inputs,
+        ops.convert_to_tensor(start_index, "int32"),
+        xla=(policy or get_policy()).plan().xla,
+        max_wavelength=float(max_wavelength),
+    )
 
 
 def add_learned_encoding(inputs, table, start_index=0, *, policy=None):
     """`inputs` `(batch, T, d)` plus rows `start_index ... start_index + T - 1` of `table` `(L, d)`
     (`policy`: whether the kernel compiles, default `get_policy()`)."""
-    return _add_rows(inputs, ops.convert_to_tensor(table), ops.convert_to_tensor(start_index, "int32"),
-                     xla=(policy or get_policy()).plan().xla)
+    return _add_rows(
+        inputs,
+        ops.convert_to_tensor(table),
+        ops.convert_to_tensor(start_index, "int32"),
+        xla=(policy or get_policy()).plan().xla,
+    )
 
 
 def rotary_inverse_frequencies(depth, max_wavelength=10000.0, scaling_factor=1.0):
@@ -71,8 +79,9 @@ def rotate(inputs, positions, max_wavelength=10000.0, scaling_factor=1.0):
     True
     """
     depth = inputs.shape[-1]
-    angles = ops.cast(positions, "float32")[..., None] * rotary_inverse_frequencies(depth, max_wavelength,
-                                                                                     scaling_factor)
+    angles = ops.cast(positions, "float32")[..., None] * rotary_inverse_frequencies(
+        depth, max_wavelength, scaling_factor
+    )
     angles = ops.concatenate([angles, angles], axis=-1)  # (batch|1, T, d)
     if len(angles.shape) == 2:
         angles = angles[None]
@@ -93,6 +102,7 @@ def alibi_slopes(heads, bias_max=8):
     >>> [round(float(s), 4) for s in ksa.ops.alibi_slopes(4)]
     [0.25, 0.0625, 0.0156, 0.0039]
     """
+
     def powers_of_two(n):
         start = 2.0 ** (-bias_max / n)
         return [start ** (i + 1) for i in range(n)]

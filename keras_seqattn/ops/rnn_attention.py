@@ -70,8 +70,18 @@ _SCORE_ARGS_DOC = """
 
 
 def additive_attention(
-    query, key, value, attention_v, bias=None, mask=None, window_centers=None, window=None,
-    gaussian=False, dropout_multiplier=None, *, policy=None,
+    query,
+    key,
+    value,
+    attention_v,
+    bias=None,
+    mask=None,
+    window_centers=None,
+    window=None,
+    gaussian=False,
+    dropout_multiplier=None,
+    *,
+    policy=None,
 ):
     """Additive attention over projected queries `(batch, Tq, U)` and keys `(batch, Tk, U)`:
     weights = softmax(vᵀ tanh(q + k + b)) (`attention_v`, `bias`: `(U,)`), context = weights · value.
@@ -86,14 +96,32 @@ def additive_attention(
     """
     centers, window = _local_window(query, key, value, mask, window_centers, window, gaussian)
     return _additive_kernel(
-        query, key, value, attention_v, bias, mask, centers, window, dropout_multiplier,
-        xla=(policy or get_policy()).plan().xla, gaussian=bool(gaussian),
+        query,
+        key,
+        value,
+        attention_v,
+        bias,
+        mask,
+        centers,
+        window,
+        dropout_multiplier,
+        xla=(policy or get_policy()).plan().xla,
+        gaussian=bool(gaussian),
     )
 
 
 def dot_attention(
-    query, key, value, scale=None, mask=None, window_centers=None, window=None,
-    gaussian=False, dropout_multiplier=None, *, policy=None,
+    query,
+    key,
+    value,
+    scale=None,
+    mask=None,
+    window_centers=None,
+    window=None,
+    gaussian=False,
+    dropout_multiplier=None,
+    *,
+    policy=None,
 ):
     """Dot-score attention: weights = softmax(scale · qᵀk), context = weights · value, for
     `query` `(batch, Tq, d)`, `key` `(batch, Tk, d)`, `value` `(batch, Tk, dv)`.
@@ -107,8 +135,16 @@ def dot_attention(
     """
     centers, window = _local_window(query, key, value, mask, window_centers, window, gaussian)
     return _dot_kernel(
-        query, key, value, scale, mask, centers, window, dropout_multiplier,
-        xla=(policy or get_policy()).plan().xla, gaussian=bool(gaussian),
+        query,
+        key,
+        value,
+        scale,
+        mask,
+        centers,
+        window,
+        dropout_multiplier,
+        xla=(policy or get_policy()).plan().xla,
+        gaussian=bool(gaussian),
     )
 
 

@@ -21,15 +21,23 @@ from keras_seqattn.ops.policy import AttentionPolicy, default_policy
 POLICY_FILE = os.path.join(os.path.expanduser("~"), ".keras_seqattn", "policy.json")
 LENGTHS = (2048, 4096)
 CANDIDATES = {  # group -> the settings tried (the default's own among them)
-    "causal": [dict(causal_kind="online", causal_tiles=(256, 256)), dict(causal_kind="online", causal_tiles=(512, 256)),
-               dict(causal_kind="rows", causal_rows=256),
-               dict(causal_kind="online", causal_tiles=(256, 256), compile="never")],
+    "causal": [
+        dict(causal_kind="online", causal_tiles=(256, 256)),
+        dict(causal_kind="online", causal_tiles=(512, 256)),
+        dict(causal_kind="rows", causal_rows=256),
+        dict(causal_kind="online", causal_tiles=(256, 256), compile="never"),
+    ],
     "rows": [dict(row_scores=1 << 20), dict(row_scores=1 << 21)],
 }
 
 
 def cpu_model():
-    """The CPU's model name (what a tuned policy is tuned for)."""
+    """The CPU's model name (what a tuned policy is tuned for).
+
+    Example:
+    >>> isinstance(ksa.ops.cpu_model(), str)
+    True
+    """
     try:
         with open("/proc/cpuinfo") as f:
             return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
@@ -132,7 +140,9 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description="Tune the attention policy on this machine.")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--path", default=None, help="where to write the policy (default: ~/.keras_seqattn/policy.json)")
+    parser.add_argument(
+        "--path", default=None, help="where to write the policy (default: ~/.keras_seqattn/policy.json)"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     policy = tune(args.repeats)

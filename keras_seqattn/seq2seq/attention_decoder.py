@@ -8,8 +8,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_seqattn import checks, deprecation
-from keras_seqattn.ops import hard
-from keras_seqattn.ops import masks
+from keras_seqattn.ops import hard, masks
 from keras_seqattn.ops.axes import flatten_feature_map
 from keras_seqattn.seq2seq import cells
 
@@ -100,24 +99,40 @@ class AttentionDecoder(keras.layers.Layer):
     Neural Networks", NeurIPS 2015.
     """
 
-    def __init__(self, cell, attention, vocabulary_size, embedding_dim, attention_style="bahdanau",
-                 attention_layer_size=None, attention_activation="tanh", output_attention=True,
-                 sampling_probability=0.0, seed=None, doubly_stochastic=0.0, initial_state_from_memory=False,
-                 **kwargs):
+    def __init__(
+        self,
+        cell,
+        attention,
+        vocabulary_size,
+        embedding_dim,
+        attention_style="bahdanau",
+        attention_layer_size=None,
+        attention_activation="tanh",
+        output_attention=True,
+        sampling_probability=0.0,
+        seed=None,
+        doubly_stochastic=0.0,
+        initial_state_from_memory=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         checks.check_tensorflow_backend("`AttentionDecoder`")
         if not hasattr(cell, "output_size") or not callable(cell):
             raise ValueError(f"`cell` must be a Keras RNN cell with `output_size`. Received: cell={cell!r}")
         if not hasattr(attention, "project_key"):
-            raise ValueError("`attention` must be a layer with `project_key` (BahdanauAttention, "
-                             f"LuongAttention). Received: attention={attention!r}")
+            raise ValueError(
+                "`attention` must be a layer with `project_key` (BahdanauAttention, "
+                f"LuongAttention). Received: attention={attention!r}"
+            )
         checks.check_positive_int("vocabulary_size", vocabulary_size)
         checks.check_positive_int("embedding_dim", embedding_dim)
         checks.check_choice("attention_style", attention_style, STYLES)
         checks.check_positive_int("attention_layer_size", attention_layer_size, allow_none=True)
         if not isinstance(sampling_probability, (int, float)) or not 0 <= sampling_probability <= 1:
-            raise ValueError("`sampling_probability` must be a float in [0, 1]. "
-                             f"Received: sampling_probability={sampling_probability!r}")
+            raise ValueError(
+                "`sampling_probability` must be a float in [0, 1]. "
+                f"Received: sampling_probability={sampling_probability!r}"
+            )
         self.cell = cell
         self.attention = attention
         self.vocabulary_size = vocabulary_size
@@ -143,14 +158,19 @@ class AttentionDecoder(keras.layers.Layer):
         hidden, memory = self.cell.output_size, encoder_outputs_shape[-1]
         encoder_outputs_shape = (encoder_outputs_shape[0], None, memory)  # feature maps are flattened
         self.embedding = keras.layers.Embedding(
-            self.vocabulary_size, self.embedding_dim, dtype=self.dtype_policy, name="embedding")
+            self.vocabulary_size, self.embedding_dim, dtype=self.dtype_policy, name="embedding"
+        )
         self.embedding.build(target_ids_shape)
         bahdanau = self.attention_style == "bahdanau"
         if self.attention_layer_size is not None:
             vector_size = self.attention_layer_size
             self.attention_projection = keras.layers.Dense(
-                vector_size, activation=self.attention_activation, use_bias=False,
-                dtype=self.dtype_policy, name="attention_projection")
+                vector_size,
+                activation=self.attention_activation,
+                use_bias=False,
+                dtype=self.dtype_policy,
+                name="attention_projection",
+            )
             self.attention_projection.build((None, hidden + memory))
         else:
             vector_size = hidden + memory if bahdanau else memory
@@ -161,14 +181,16 @@ class AttentionDecoder(keras.layers.Layer):
         if not self.attention.built:
             self.attention.build((None, hidden), encoder_outputs_shape)
         self.output_projection = keras.layers.Dense(
-            self.vocabulary_size, dtype=self.dtype_policy, name="output_projection")
+            self.vocabulary_size, dtype=self.dtype_policy, name="output_projection"
+        )
         self.output_projection.build((None, vector_size if self.output_attention else hidden))
         self._vector_size = vector_size
         self.initial_state_layers = []
         if self.initial_state_from_memory:  # one MLP per state tensor, as f_init,h and f_init,c
             for index, size in enumerate(tf.nest.flatten(self.cell.state_size)):
-                layer = keras.layers.Dense(size, activation="tanh", dtype=self.dtype_policy,
-                                           name=f"initial_state_{index}")
+                layer = keras.layers.Dense(
+                    size, activation="tanh", dtype=self.dtype_policy, name=f"initial_state_{index}"
+                )
                 layer.build((None, memory))
                 self.initial_state_layers.append(layer)
 
@@ -183,8 +205,9 @@ class AttentionDecoder(keras.layers.Layer):
         boolean). Without `encoder_state`, the cell starts from zeros, or with
         `initial_state_from_memory` from tanh(W mean(memory) + b) per state tensor."""
         if not self.built:
-            raise ValueError(f"Layer `{self.name}` is not built yet: call it once before "
-                             "`initial_state`. Received: built=False")
+            raise ValueError(
+                f"Layer `{self.name}` is not built yet: call it once before `initial_state`. Received: built=False"
+            )
         checks.check_rank("encoder_outputs", encoder_outputs, (3, 4))
         if encoder_mask is None:
             encoder_mask = masks.implicit_mask(encoder_outputs)
@@ -202,14 +225,14 @@ class AttentionDecoder(keras.layers.Layer):
         elif self.initial_state_layers:
             present = ops.cast(encoder_mask, encoder_outputs.dtype)[..., None]
             mean = ops.sum(encoder_outputs * present, 1) / ops.maximum(ops.sum(present, 1), 1.0)
-            cell_state = tf.nest.pack_sequence_as(self.cell.get_initial_state(batch),
-                                                  [layer(mean) for layer in self.initial_state_layers])
+            cell_state = tf.nest.pack_sequence_as(
+                self.cell.get_initial_state(batch), [layer(mean) for layer in self.initial_state_layers]
+            )
         else:
             cell_state = self.cell.get_initial_state(batch)
         if self.attention_style == "bahdanau":
             feed = cells.top_hidden(self.cell, cell_state)
-            checks.check_dims_match("encoder_state", feed.shape[-1], "cell", self.cell.output_size,
-                                    "hidden size")
+            checks.check_dims_match("encoder_state", feed.shape[-1], "cell", self.cell.output_size, "hidden size")
         else:
             feed = ops.zeros((batch, self._vector_size), self.compute_dtype)
         attention = ops.zeros((batch, source_length), self.compute_dtype)
@@ -238,17 +261,23 @@ class AttentionDecoder(keras.layers.Layer):
 
         def attend(query):
             context, weights, *positions = self.attention(
-                query, state["memory"], value_mask=state["mask"], projected_key=state["keys"],
-                return_attention_scores=True, training=training, **extra)
+                query,
+                state["memory"],
+                value_mask=state["mask"],
+                projected_key=state["keys"],
+                return_attention_scores=True,
+                training=training,
+                **extra,
+            )
             return context, weights, positions[0] if positions else None
 
         if self.attention_style == "bahdanau":
             context, weights, positions = attend(state["feed"])
-            output, cell_state = self.cell(ops.concatenate([embedded, context], -1), state["cell"],
-                                           training=training)
+            output, cell_state = self.cell(ops.concatenate([embedded, context], -1), state["cell"], training=training)
         else:
-            output, cell_state = self.cell(ops.concatenate([embedded, state["feed"]], -1),
-                                           state["cell"], training=training)
+            output, cell_state = self.cell(
+                ops.concatenate([embedded, state["feed"]], -1), state["cell"], training=training
+            )
             context, weights, positions = attend(output)
         both = ops.concatenate([output, ops.cast(context, output.dtype)], -1)
         if self.attention_layer_size is not None:
@@ -257,25 +286,41 @@ class AttentionDecoder(keras.layers.Layer):
             vector = both if self.attention_style == "bahdanau" else context
         logits = self.output_projection(vector if self.output_attention else output)
         feed = output if self.attention_style == "bahdanau" else vector
-        new_state = {**state, "cell": cell_state, "feed": ops.cast(feed, state["feed"].dtype),
-                     "attention": ops.cast(weights, state["attention"].dtype)}
+        new_state = {
+            **state,
+            "cell": cell_state,
+            "feed": ops.cast(feed, state["feed"].dtype),
+            "attention": ops.cast(weights, state["attention"].dtype),
+        }
         return logits, new_state, positions
 
     # -- teacher forcing ---------------------------------------------------------------------------
 
-    def call(self, target_ids, encoder_outputs, encoder_state=None, encoder_mask=None,
-             return_attention_scores=False, training=None, targets=None, return_alignments=None):
+    def call(
+        self,
+        target_ids,
+        encoder_outputs,
+        encoder_state=None,
+        encoder_mask=None,
+        return_attention_scores=False,
+        training=None,
+        targets=None,
+        return_alignments=None,
+    ):
         if return_alignments is not None:
             deprecation.warn("`AttentionDecoder(...)(return_alignments=...)`", "`return_attention_scores=`")
             return_attention_scores = return_alignments
         checks.check_rank("target_ids", target_ids, (2,))
-        checks.check_dims_match("target_ids", target_ids.shape[0], "encoder_outputs",
-                                encoder_outputs.shape[0], "batch size")
+        checks.check_dims_match(
+            "target_ids", target_ids.shape[0], "encoder_outputs", encoder_outputs.shape[0], "batch size"
+        )
         sampler = getattr(self.attention, "sampler", None)
         reinforce = bool(training) and sampler is not None and sampler.estimator == "reinforce"
         if reinforce and targets is None:
-            raise ValueError("Hard attention trained with the REINFORCE estimator needs `targets`, the tokens "
-                             "the logits predict (its reward is their log-likelihood). Received: targets=None")
+            raise ValueError(
+                "Hard attention trained with the REINFORCE estimator needs `targets`, the tokens "
+                "the logits predict (its reward is their log-likelihood). Received: targets=None"
+            )
         if targets is not None:
             checks.check_mask_shape("targets", targets, tuple(target_ids.shape))
         state = self.initial_state(encoder_outputs, encoder_state, encoder_mask)
@@ -284,14 +329,16 @@ class AttentionDecoder(keras.layers.Layer):
         if training and self.sampling_probability > 0:
             shape = ops.shape(target_ids)
             coins = keras.random.uniform(shape, seed=self.seed_generator) < self.sampling_probability
-            uniform = keras.random.uniform((*shape, self.vocabulary_size), minval=1e-20, maxval=1.0,
-                                           seed=self.seed_generator)
+            uniform = keras.random.uniform(
+                (*shape, self.vocabulary_size), minval=1e-20, maxval=1.0, seed=self.seed_generator
+            )
             sampling = (coins, -ops.log(-ops.log(uniform)))  # Gumbel noise: argmax samples
         # A tf.while_loop: one graph loop inside `fit` and `tf.function`, XLA-compiled with the
         # caller's `jit_compile` (not a tf.function of its own: a trace cached under Keras's
         # symbolic build would hold the weights as constants).
-        logits, alignments, log_prob, entropy = self._teacher_forced(target_ids, state, sampling, bool(training),
-                                                                      reinforce)
+        logits, alignments, log_prob, entropy = self._teacher_forced(
+            target_ids, state, sampling, bool(training), reinforce
+        )
         real = ops.cast(target_ids != 0, "float32")  # steps whose input is not padding
         if reinforce:  # the paper's eq. 12, with the captions' negative log-likelihood as the loss
             token_losses = keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)
@@ -311,8 +358,7 @@ class AttentionDecoder(keras.layers.Layer):
         batch, length = tf.shape(target_ids)[0], tf.shape(target_ids)[1]
         embedded = tf.transpose(self.embedding(target_ids), [1, 0, 2])  # (T, batch, E)
         real = tf.transpose(tf.not_equal(target_ids, 0))  # (T, batch)
-        cells.configure_dropout(self.cell, tf.zeros([batch, self._cell_input_size], embedded.dtype),
-                                state["cell"])
+        cells.configure_dropout(self.cell, tf.zeros([batch, self._cell_input_size], embedded.dtype), state["cell"])
         if sampling:  # time-major: (T, batch) and (T, batch, vocabulary)
             coins, gumbel = tf.transpose(sampling[0]), tf.transpose(sampling[1], [1, 0, 2])
 
@@ -326,15 +372,25 @@ class AttentionDecoder(keras.layers.Layer):
             if reinforce:
                 log_prob += tf.where(real[t], hard.position_log_prob(state["attention"], positions), 0.0)
                 entropy += tf.where(real[t], hard.attention_entropy(state["attention"]), 0.0)
-            return (t + 1, state, logits, all_logits.write(t, logits),
-                    all_weights.write(t, state["attention"]), log_prob, entropy)
+            return (
+                t + 1,
+                state,
+                logits,
+                all_logits.write(t, logits),
+                all_weights.write(t, state["attention"]),
+                log_prob,
+                entropy,
+            )
 
         logits_dtype = self.output_projection.compute_dtype
         loop_vars = (
-            tf.constant(0), state, tf.zeros([batch, self.vocabulary_size], logits_dtype),
+            tf.constant(0),
+            state,
+            tf.zeros([batch, self.vocabulary_size], logits_dtype),
             tf.TensorArray(logits_dtype, size=length, element_shape=[None, self.vocabulary_size]),
             tf.TensorArray(state["attention"].dtype, size=length, element_shape=state["attention"].shape),
-            tf.zeros([batch]), tf.zeros([batch]),
+            tf.zeros([batch]),
+            tf.zeros([batch]),
         )
         outputs = tf.while_loop(lambda t, *_: t < length, body, loop_vars, maximum_iterations=length)
         cells.reset_dropout(self.cell)
@@ -366,4 +422,3 @@ class AttentionDecoder(keras.layers.Layer):
         for name in ("cell", "attention"):
             config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
-

@@ -2,6 +2,6 @@
 tokenizer layer that keeps its vocabulary in the model. TensorFlow ops: they run in tf.data
 pipelines, Keras models on the TensorFlow backend and exported SavedModels."""
 
-from keras_seqattn.text.vocabulary import Vocabulary as Vocabulary
 from keras_seqattn.text.start_end_packer import StartEndPacker as StartEndPacker
 from keras_seqattn.text.tokenizer import Tokenizer as Tokenizer
+from keras_seqattn.text.vocabulary import Vocabulary as Vocabulary

@@ -44,8 +44,16 @@ class StartEndPacker(keras.layers.Layer):
     [[7, 8, 2, 0, 0], [9, 10, 11, 12, 2]]
     """
 
-    def __init__(self, sequence_length, start_value=None, end_value=None, pad_value=0, return_padding_mask=False,
-                 padding_side="right", **kwargs):
+    def __init__(
+        self,
+        sequence_length,
+        start_value=None,
+        end_value=None,
+        pad_value=0,
+        return_padding_mask=False,
+        padding_side="right",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         checks.check_positive_int("sequence_length", sequence_length)
         self.sequence_length = sequence_length
@@ -64,8 +72,13 @@ class StartEndPacker(keras.layers.Layer):
     def call(self, inputs, sequence_length=None, add_start_value=True, add_end_value=True):
         length = self.sequence_length if sequence_length is None else sequence_length
         checks.check_positive_int("sequence_length", length)
-        ids = inputs if isinstance(inputs, tf.RaggedTensor) else tf.ragged.constant(inputs) \
-            if isinstance(inputs, (list, tuple)) else tf.convert_to_tensor(inputs)
+        ids = (
+            inputs
+            if isinstance(inputs, tf.RaggedTensor)
+            else tf.ragged.constant(inputs)
+            if isinstance(inputs, (list, tuple))
+            else tf.convert_to_tensor(inputs)
+        )
         single = ids.shape.rank == 1
         if single:
             ids = ids[None]
@@ -77,7 +90,8 @@ class StartEndPacker(keras.layers.Layer):
             ids = tf.RaggedTensor.from_tensor(ids)
         start = self.start_value if add_start_value else []
         end = self.end_value if add_end_value else []
-        ids = ids[:, :max(length - len(start) - len(end), 0)]
+        ids = ids[:, : max(length - len(start) - len(end), 0)]
+
         def column(values):  # the same ids on every row
             return tf.RaggedTensor.from_tensor(tf.tile(tf.constant([values], ids.dtype), [ids.nrows(), 1]))
 
@@ -101,16 +115,28 @@ class StartEndPacker(keras.layers.Layer):
         return (shape, shape) if self.return_padding_mask else shape
 
     def get_config(self):
-        return {**super().get_config(), "sequence_length": self.sequence_length,
-                "start_value": _as_config(self.start_value), "end_value": _as_config(self.end_value),
-                "pad_value": self.pad_value, "return_padding_mask": self.return_padding_mask,
-                "padding_side": self.padding_side}
+        return {
+            **super().get_config(),
+            "sequence_length": self.sequence_length,
+            "start_value": _as_config(self.start_value),
+            "end_value": _as_config(self.end_value),
+            "pad_value": self.pad_value,
+            "return_padding_mask": self.return_padding_mask,
+            "padding_side": self.padding_side,
+        }
 
 
 def _check_ids(name, value):
     """None, an int or a list of ints -> a list of ints."""
-    values = [] if value is None else [value] if isinstance(value, int) and not isinstance(value, bool) \
-        else list(value) if isinstance(value, (list, tuple)) else None
+    values = (
+        []
+        if value is None
+        else [value]
+        if isinstance(value, int) and not isinstance(value, bool)
+        else list(value)
+        if isinstance(value, (list, tuple))
+        else None
+    )
     if values is None or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise ValueError(f"`{name}` must be None, an int id or a list of int ids. Received: {name}={value!r}")
     return values

@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
-from keras_seqattn.text.vocabulary import Vocabulary
 from keras_seqattn import checks
+from keras_seqattn.text.vocabulary import Vocabulary
 
 
 @keras.saving.register_keras_serializable(package="keras_seqattn")
@@ -39,8 +39,10 @@ class Tokenizer(keras.layers.Layer):
         if isinstance(vocabulary, dict):
             vocabulary = Vocabulary.from_config(vocabulary)
         if not isinstance(vocabulary, Vocabulary):
-            raise ValueError("`vocabulary` must be a keras_seqattn.export.Vocabulary or its config. "
-                             f"Received: vocabulary of type {type(vocabulary).__name__}")
+            raise ValueError(
+                "`vocabulary` must be a keras_seqattn.export.Vocabulary or its config. "
+                f"Received: vocabulary of type {type(vocabulary).__name__}"
+            )
         checks.check_positive_int("sequence_length", sequence_length, allow_none=True)
         self.vocabulary, self.sequence_length = vocabulary, sequence_length
         self._convert_input_args = False
@@ -54,7 +56,7 @@ class Tokenizer(keras.layers.Layer):
         ids = self.vocabulary.encode(texts)
         if self.sequence_length is None:
             return ids
-        return ids[:, :self.sequence_length].to_tensor(Vocabulary.PAD, shape=[None, self.sequence_length])
+        return ids[:, : self.sequence_length].to_tensor(Vocabulary.PAD, shape=[None, self.sequence_length])
 
     def detokenize(self, ids):
         """Ids `(batch, length)` -> `(batch,)` strings (as `Vocabulary.decode`)."""
@@ -64,5 +66,8 @@ class Tokenizer(keras.layers.Layer):
         return keras.KerasTensor((inputs.shape[0], self.sequence_length), dtype="int32")
 
     def get_config(self):
-        return {**super().get_config(), "vocabulary": self.vocabulary.get_config(),
-                "sequence_length": self.sequence_length}
+        return {
+            **super().get_config(),
+            "vocabulary": self.vocabulary.get_config(),
+            "sequence_length": self.sequence_length,
+        }

@@ -56,24 +56,33 @@ class Vocabulary(tf.Module):
         checks.check_choice("split", split, ("characters", "words"))
         tokens = list(tokens)
         if not tokens or len(set(tokens)) != len(tokens) or not all(isinstance(t, str) and t for t in tokens):
-            raise ValueError("`tokens` must be a non-empty list of distinct non-empty strings. "
-                             f"Received: tokens={tokens!r}")
+            raise ValueError(
+                f"`tokens` must be a non-empty list of distinct non-empty strings. Received: tokens={tokens!r}"
+            )
         if split == "characters" and any(len(t) != 1 for t in tokens):
-            raise ValueError("With split='characters', `tokens` must be single characters. "
-                             f"Received: tokens={[t for t in tokens if len(t) != 1]!r}")
+            raise ValueError(
+                "With split='characters', `tokens` must be single characters. "
+                f"Received: tokens={[t for t in tokens if len(t) != 1]!r}"
+            )
         if set(tokens) & set(self.RESERVED_TOKENS):
-            raise ValueError(f"`tokens` must not hold the names of the reserved ids {list(self.RESERVED_TOKENS)}. "
-                             f"Received: tokens holding {sorted(set(tokens) & set(self.RESERVED_TOKENS))!r}")
+            raise ValueError(
+                f"`tokens` must not hold the names of the reserved ids {list(self.RESERVED_TOKENS)}. "
+                f"Received: tokens holding {sorted(set(tokens) & set(self.RESERVED_TOKENS))!r}"
+            )
         self.tokens, self.split, self.lowercase = tuple(tokens), split, lowercase
         ids = tf.range(self.RESERVED, self.RESERVED + len(tokens), dtype=tf.int64)
         keys = [ord(t) for t in tokens] if split == "characters" else tokens
         self._to_id = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.int64 if split == "characters"
-                                                            else tf.string), ids), self.UNKNOWN)
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(keys, tf.int64 if split == "characters" else tf.string), ids
+            ),
+            self.UNKNOWN,
+        )
         self._to_token = tf.constant(["", "", "", "\N{REPLACEMENT CHARACTER}", *tokens])
         self._names = tf.constant([*self.RESERVED_TOKENS, *tokens])
         self._name_to_id = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(self._names, tf.range(self.size, dtype=tf.int64)), self.UNKNOWN)
+            tf.lookup.KeyValueTensorInitializer(self._names, tf.range(self.size, dtype=tf.int64)), self.UNKNOWN
+        )
 
     @classmethod
     def from_texts(cls, texts, split="characters", lowercase=False, max_tokens=None):
@@ -103,7 +112,6 @@ class Vocabulary(tf.Module):
         tokens = tf.ragged.boolean_mask(tf.gather(self._to_token, ids), keep)
         return tf.strings.reduce_join(tokens, axis=-1, separator="" if self.split == "characters" else " ")
 
-
     def tokens_to_ids(self, tokens):
         """Tokens (`tf.string`, any shape, ragged too) -> their int32 ids, `UNKNOWN` for a token
         outside the vocabulary; `RESERVED_TOKENS` give the reserved ids."""
@@ -120,8 +128,9 @@ class Vocabulary(tf.Module):
         if tf.executing_eagerly() and tf.size(flat) > 0:
             low, high = int(tf.reduce_min(flat)), int(tf.reduce_max(flat))
             if low < 0 or high >= self.size:
-                raise ValueError(f"`ids` must be in [0, {self.size}) (the vocabulary's size). "
-                                 f"Received: ids from {low} to {high}")
+                raise ValueError(
+                    f"`ids` must be in [0, {self.size}) (the vocabulary's size). Received: ids from {low} to {high}"
+                )
         return tf.ragged.map_flat_values(lambda i: tf.gather(self._names, i), ids)
 
     def get_config(self):

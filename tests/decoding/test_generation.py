@@ -29,8 +29,9 @@ def _left_padded(prompts):
 
 def _search(kind, prompt, mask=None, prefill=True, **kwargs):
     state = LM.initial_state(len(prompt) if not isinstance(prompt, tf.RaggedTensor) else prompt.nrows())
-    common = dict(prompt=prompt, prompt_mask=mask, prefill_fn=LM.prefill if prefill else None, end_id=END,
-                  max_length=6, **kwargs)
+    common = dict(
+        prompt=prompt, prompt_mask=mask, prefill_fn=LM.prefill if prefill else None, end_id=END, max_length=6, **kwargs
+    )
     if kind == "greedy":
         return greedy_search(LM.step, state, None, **common)
     if kind == "sample":
@@ -46,7 +47,7 @@ def test_prefill_equals_feeding_the_prompt_token_by_token(kind):
         np.testing.assert_allclose(got, want, atol=1e-5)
     sequences = prefilled.sequences.numpy() if kind != "beam" else prefilled.sequences.numpy()[:, 0]
     for row, prompt in enumerate(PROMPTS):  # every row starts with its own prompt
-        assert sequences[row, :len(prompt)].tolist() == prompt
+        assert sequences[row, : len(prompt)].tolist() == prompt
 
 
 def test_sampling_gives_a_row_the_same_draws_whatever_the_padding():
@@ -66,8 +67,9 @@ def test_each_row_gets_what_it_gets_alone_whatever_the_padding(kind):
         together = _search(kind, ids, mask)
         for row, single in enumerate(alone):
             length = int(single.lengths.numpy().reshape(-1)[0])
-            np.testing.assert_array_equal(together.sequences.numpy()[row].reshape(-1)[:length],
-                                          single.sequences.numpy()[0].reshape(-1)[:length])
+            np.testing.assert_array_equal(
+                together.sequences.numpy()[row].reshape(-1)[:length], single.sequences.numpy()[0].reshape(-1)[:length]
+            )
             np.testing.assert_allclose(together.scores.numpy()[row], single.scores.numpy()[0], atol=1e-5)
             np.testing.assert_array_equal(together.lengths.numpy()[row], single.lengths.numpy()[0])
     ragged = _search(kind, tf.ragged.constant(PROMPTS))
@@ -106,8 +108,16 @@ def _distribution(logits, history, temperature=1.0, top_k=None, top_p=None, pena
     return probs / probs.sum()
 
 
-@pytest.mark.parametrize("settings", [dict(top_p=0.6), dict(top_p=0.9, temperature=0.7), dict(top_k=3, top_p=0.8),
-                                      dict(penalty=1.8), dict(penalty=0.6, top_p=0.95)])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(top_p=0.6),
+        dict(top_p=0.9, temperature=0.7),
+        dict(top_k=3, top_p=0.8),
+        dict(penalty=1.8),
+        dict(penalty=0.6, top_p=0.95),
+    ],
+)
 def test_sampling_draws_from_the_numpy_distribution(settings):
     logits = np.array([2.0, 1.5, -0.5, 0.3, 1.0, -1.2], "float32")
     history = [0, 3, 2]
@@ -119,8 +129,12 @@ def test_sampling_draws_from_the_numpy_distribution(settings):
         return tf.gather(table, token_ids), state
 
     prompt = np.tile(np.array([history], "int32"), (rows, 1))
-    kwargs = dict(temperature=settings.get("temperature", 1.0), top_k=settings.get("top_k"),
-                  top_p=settings.get("top_p"), repetition_penalty=settings.get("penalty", 1.0))
+    kwargs = dict(
+        temperature=settings.get("temperature", 1.0),
+        top_k=settings.get("top_k"),
+        top_p=settings.get("top_p"),
+        repetition_penalty=settings.get("penalty", 1.0),
+    )
     drawn = sample_search(step_fn, {}, None, end_id=5, max_length=1, seed=1, prompt=prompt, **kwargs)
     frequencies = np.bincount(drawn.sequences.numpy()[:, 3], minlength=6) / rows
     np.testing.assert_allclose(frequencies, expected, atol=0.025)
@@ -136,10 +150,16 @@ def test_the_truncations_against_numpy_exactly():
     np.testing.assert_allclose(penalized, [[1.5, 1.0, 2.0, 0.0, -2.0]])
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    (dict(top_p=0.0), "top_p"), (dict(top_p=1.5), "top_p"), (dict(repetition_penalty=0), "repetition_penalty"),
-    (dict(stop_ids=3), "stop_ids"), (dict(stop_ids=[-1]), "stop_ids"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(top_p=0.0), "top_p"),
+        (dict(top_p=1.5), "top_p"),
+        (dict(repetition_penalty=0), "repetition_penalty"),
+        (dict(stop_ids=3), "stop_ids"),
+        (dict(stop_ids=[-1]), "stop_ids"),
+    ],
+)
 def test_bad_sampling_arguments(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         sample_search(LM.step, LM.initial_state(1), None, end_id=END, max_length=2, prompt=[[3, 4]], **kwargs)
@@ -147,10 +167,12 @@ def test_bad_sampling_arguments(kwargs, argument):
 
 def test_bad_prompt_arguments():
     with pytest.raises(ValueError, match="start_ids"):
-        greedy_search(LM.step, LM.initial_state(1), [1], END, 2, prompt=[[3]])
+        greedy_search(LM.step, LM.initial_state(1), [1], end_id=END, max_length=2, prompt=[[3]])
     with pytest.raises(ValueError, match="prompt_mask"):
-        greedy_search(LM.step, LM.initial_state(1), None, END, 2, prompt=[[3, 4]], prompt_mask=[[True]])
+        greedy_search(
+            LM.step, LM.initial_state(1), None, end_id=END, max_length=2, prompt=[[3, 4]], prompt_mask=[[True]]
+        )
     with pytest.raises(ValueError, match="prefill_fn"):
-        greedy_search(LM.step, LM.initial_state(1), [1], END, 2, prefill_fn=LM.prefill)
+        greedy_search(LM.step, LM.initial_state(1), [1], end_id=END, max_length=2, prefill_fn=LM.prefill)
     with pytest.raises(ValueError, match="prompt"):
-        greedy_search(LM.step, LM.initial_state(1), None, END, 2, prompt=[[3, 99]])
+        greedy_search(LM.step, LM.initial_state(1), None, end_id=END, max_length=2, prompt=[[3, 99]])

@@ -10,8 +10,14 @@ from tests.decoding.toy import END, ToyDecoder, search_args
 def test_greedy_equals_a_hand_written_argmax_loop(jit_compile):
     toy, start, max_length = ToyDecoder(seed=1), [3, 1], 8
     sequences, scores, alignments = greedy_search(
-        toy.step_fn, toy.initial_state(), tf.constant(start), END, max_length,
-        return_attention_scores=True, jit_compile=jit_compile)
+        toy.step_fn,
+        toy.initial_state(),
+        tf.constant(start),
+        end_id=END,
+        max_length=max_length,
+        return_attention_scores=True,
+        jit_compile=jit_compile,
+    )
     for row in range(2):
         hidden, token = toy.initial_state()["hidden"].numpy()[row], start[row]
         expected_tokens, expected_score = [], 0.0
@@ -34,9 +40,12 @@ def test_greedy_is_the_first_hypothesis_of_a_beam_of_one():
     from keras_seqattn.decoding import beam_search
 
     toy = ToyDecoder(seed=2)
-    greedy, greedy_scores = greedy_search(toy.step_fn, toy.initial_state(), tf.constant([1, 2]), END, 6)
-    beam, beam_scores = beam_search(toy.step_fn, toy.initial_state(), tf.constant([1, 2]), END,
-                                    beam_width=1, max_length=6)
+    greedy, greedy_scores = greedy_search(
+        toy.step_fn, toy.initial_state(), tf.constant([1, 2]), end_id=END, max_length=6
+    )
+    beam, beam_scores = beam_search(
+        toy.step_fn, toy.initial_state(), tf.constant([1, 2]), end_id=END, beam_width=1, max_length=6
+    )
     np.testing.assert_array_equal(greedy.numpy(), beam[:, 0].numpy())
     np.testing.assert_allclose(greedy_scores.numpy(), beam_scores[:, 0].numpy(), rtol=1e-6)
 

@@ -28,8 +28,17 @@ def first_token_probabilities(toy, temperature, top_k):
 def test_scores_and_alignments_are_the_models_along_the_drawn_tokens(jit_compile):
     toy, start, max_length = ToyDecoder(seed=1), [3, 1], 8
     sequences, scores, alignments = sample_search(
-        toy.step_fn, toy.initial_state(), tf.constant(start), END, max_length, temperature=1.5, top_k=3,
-        seed=11, return_attention_scores=True, jit_compile=jit_compile)
+        toy.step_fn,
+        toy.initial_state(),
+        tf.constant(start),
+        end_id=END,
+        max_length=max_length,
+        temperature=1.5,
+        top_k=3,
+        seed=11,
+        return_attention_scores=True,
+        jit_compile=jit_compile,
+    )
     for row in range(2):
         hidden, token, expected_score = toy.initial_state()["hidden"].numpy()[row], start[row], 0.0
         for step in range(max_length):
@@ -40,8 +49,8 @@ def test_scores_and_alignments_are_the_models_along_the_drawn_tokens(jit_compile
             np.testing.assert_allclose(alignments[row, step], attention, atol=1e-5)
             if token == END:
                 break
-        assert np.all(sequences[row, step + 1:].numpy() == END)
-        assert np.all(alignments[row, step + 1:].numpy() == 0)
+        assert np.all(sequences[row, step + 1 :].numpy() == END)
+        assert np.all(alignments[row, step + 1 :].numpy() == 0)
         np.testing.assert_allclose(scores[row], expected_score, rtol=1e-5)
 
 
@@ -49,7 +58,9 @@ def test_scores_and_alignments_are_the_models_along_the_drawn_tokens(jit_compile
 def test_first_tokens_follow_the_tempered_top_k_distribution(temperature, top_k):
     toy = ToyDecoder(seed=3)
     state, start = tiled(toy, ROWS)
-    sequences, _ = sample_search(toy.step_fn, state, start, END, 1, temperature=temperature, top_k=top_k, seed=5)
+    sequences, _ = sample_search(
+        toy.step_fn, state, start, end_id=END, max_length=1, temperature=temperature, top_k=top_k, seed=5
+    )
     frequencies = np.bincount(sequences[:, 0].numpy(), minlength=VOCAB) / ROWS
     expected = first_token_probabilities(toy, temperature, top_k)
     np.testing.assert_allclose(frequencies, expected, atol=0.04)
@@ -62,7 +73,7 @@ def test_a_seed_repeats_its_draws_and_other_seeds_differ():
     state, start = tiled(toy, 64)
 
     def draw(seed):
-        return sample_search(toy.step_fn, state, start, END, 6, seed=seed)[0].numpy()
+        return sample_search(toy.step_fn, state, start, end_id=END, max_length=6, seed=seed)[0].numpy()
 
     np.testing.assert_array_equal(draw(1), draw(1))
     assert not np.array_equal(draw(1), draw(2))
@@ -71,9 +82,12 @@ def test_a_seed_repeats_its_draws_and_other_seeds_differ():
 
 def test_top_k_of_one_is_greedy_search():
     toy = ToyDecoder(seed=2)
-    greedy, greedy_scores = greedy_search(toy.step_fn, toy.initial_state(), tf.constant([1, 2]), END, 6)
-    sampled, sampled_scores = sample_search(toy.step_fn, toy.initial_state(), tf.constant([1, 2]), END, 6,
-                                            temperature=3.0, top_k=1)
+    greedy, greedy_scores = greedy_search(
+        toy.step_fn, toy.initial_state(), tf.constant([1, 2]), end_id=END, max_length=6
+    )
+    sampled, sampled_scores = sample_search(
+        toy.step_fn, toy.initial_state(), tf.constant([1, 2]), end_id=END, max_length=6, temperature=3.0, top_k=1
+    )
     np.testing.assert_array_equal(greedy.numpy(), sampled.numpy())
     np.testing.assert_allclose(greedy_scores.numpy(), sampled_scores.numpy(), rtol=1e-6)
 
@@ -108,7 +122,8 @@ def test_consecutive_draws_are_independent(jit_compile):
     def uniform(token_ids, state, step):
         return tf.zeros([tf.shape(token_ids)[0], 4]) + tf.one_hot(3, 4) * -1e9, state  # token 3 ends
 
-    sequences, _ = sample_search(uniform, {}, tf.zeros([rows], tf.int32), end_id=3, max_length=2, seed=11,
-                                 jit_compile=jit_compile)
+    sequences, _ = sample_search(
+        uniform, {}, tf.zeros([rows], tf.int32), end_id=3, max_length=2, seed=11, jit_compile=jit_compile
+    )
     same = np.mean(sequences[:, 0].numpy() == sequences[:, 1].numpy())
     assert abs(same - 1 / 3) < 0.04, same

@@ -8,8 +8,11 @@ import tensorflow as tf
 from keras_seqattn.decoding import beam_search, greedy_search, sample_search
 from tests.decoding.toy import search_args
 
-SEARCHES = {"greedy": (greedy_search, {}), "sample": (sample_search, {"seed": 1}),
-            "beam": (beam_search, {"beam_width": 2})}
+SEARCHES = {
+    "greedy": (greedy_search, {}),
+    "sample": (sample_search, {"seed": 1}),
+    "beam": (beam_search, {"beam_width": 2}),
+}
 
 
 def _bigram_step(token_ids, state, step):  # a 3-token vocabulary: 1 then 0 (the end)
@@ -18,12 +21,14 @@ def _bigram_step(token_ids, state, step):  # a 3-token vocabulary: 1 then 0 (the
 
 
 @pytest.mark.parametrize("kind", SEARCHES)
-@pytest.mark.parametrize("start_ids", [[2, 2], (2, 2), np.array([2, 2]), np.array([2, 2], "int64"),
-                                       tf.constant([2, 2])])
+@pytest.mark.parametrize(
+    "start_ids", [[2, 2], (2, 2), np.array([2, 2]), np.array([2, 2], "int64"), tf.constant([2, 2])]
+)
 def test_start_ids_of_any_array_like_kind(kind, start_ids):
     search, extra = SEARCHES[kind]
-    sequences = search(_bigram_step, {}, start_ids, end_id=0, max_length=3,
-                       **({"top_k": 1} if kind == "sample" else {}), **extra)[0]
+    sequences = search(
+        _bigram_step, {}, start_ids, end_id=0, max_length=3, **({"top_k": 1} if kind == "sample" else {}), **extra
+    )[0]
     best = sequences[:, 0] if kind == "beam" else sequences
     np.testing.assert_array_equal(best, [[1, 0, 0], [1, 0, 0]])
 
@@ -59,12 +64,18 @@ def test_jit_compile_auto_compiles_from_four_rows_on_a_cpu(kind, monkeypatch):
 
     chosen = []
     compiled = sampler.Sampler._compiled
-    monkeypatch.setattr(sampler.Sampler, "_compiled",
-                        lambda self, *args: chosen.append(args[-1]) or compiled(self, *args))
+    monkeypatch.setattr(
+        sampler.Sampler, "_compiled", lambda self, *args: chosen.append(args[-1]) or compiled(self, *args)
+    )
     search, extra = SEARCHES[kind]
     rows = 2 if kind == "beam" else 1  # per input
-    for batch, jit_compile, expected in [(1, "auto", rows >= 4), (2, "auto", 2 * rows >= 4), (4, "auto", True),
-                                         (8, False, False), (1, True, True)]:
+    for batch, jit_compile, expected in [
+        (1, "auto", rows >= 4),
+        (2, "auto", 2 * rows >= 4),
+        (4, "auto", True),
+        (8, False, False),
+        (1, True, True),
+    ]:
         chosen.clear()
         search(_bigram_step, {}, [2] * batch, end_id=0, max_length=2, jit_compile=jit_compile, **extra)
         assert chosen == [expected], (batch, jit_compile)

@@ -48,16 +48,18 @@ def test_runs_inside_a_saved_model_served_without_keras(tmp_path, search_kind):
         state = {"hidden": tf.ones([tf.shape(start)[0], 8]) * 0.1}
         if search_kind == "sample":  # a fixed seed: the served model draws the same tokens
             return sample_search(step_fn, state, start, end_id=0, max_length=7, top_k=4, seed=3)
-        return beam_search(step_fn, state, start, end_id=0, beam_width=3, max_length=7,
-                           length_penalty=0.6)
+        return beam_search(step_fn, state, start, end_id=0, beam_width=3, max_length=7, length_penalty=0.6)
 
     module.decode = decode
     start = np.array([1, 2, 3, 4, 5], "int32")
     sequences, scores = decode(tf.constant(start))
     tf.saved_model.save(module, str(tmp_path / "served"))
     np.savez(tmp_path / "expected.npz", start=start, sequences=sequences.numpy(), scores=scores.numpy())
-    result = subprocess.run([sys.executable, "-c", _SERVE, str(tmp_path / "served"),
-                             str(tmp_path / "expected.npz")], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = subprocess.run(
+        [sys.executable, "-c", _SERVE, str(tmp_path / "served"), str(tmp_path / "expected.npz")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "served search matches" in result.stdout

@@ -23,8 +23,11 @@ class ToyDecoder:
 
     def initial_state(self):
         hidden = np.array([[0.5, -0.3, 0.1], [-0.4, 0.2, 0.7]], "float32")
-        return {"hidden": tf.constant(hidden), "attention": tf.zeros([2, SOURCE]),
-                "mask": tf.constant(self.source_mask)}
+        return {
+            "hidden": tf.constant(hidden),
+            "attention": tf.zeros([2, SOURCE]),
+            "mask": tf.constant(self.source_mask),
+        }
 
     def step_fn(self, token_ids, state, step):
         hidden = tf.tanh(tf.gather(self.embed, token_ids) + state["hidden"] @ self.recur)
@@ -74,18 +77,30 @@ class ToyDecoder:
         input has finished, and finished hypotheses are scored again at each step.
         Returns the sequences `(batch, beam, max_length)`, best first, and their last scores."""
         hidden = self.initial_state()["hidden"].numpy().astype(np.float64)
-        rows = [[dict(tokens=[], log_prob=0.0 if k == 0 else -np.inf, length=0, finished=False,
-                      coverage=np.zeros(SOURCE), hidden=hidden[row], last=start) for k in range(beam_width)]
-                for row, start in enumerate(starts)]
+        rows = [
+            [
+                dict(
+                    tokens=[],
+                    log_prob=0.0 if k == 0 else -np.inf,
+                    length=0,
+                    finished=False,
+                    coverage=np.zeros(SOURCE),
+                    hidden=hidden[row],
+                    last=start,
+                )
+                for k in range(beam_width)
+            ]
+            for row, start in enumerate(starts)
+        ]
         scores = np.zeros((len(starts), beam_width))
         for step in range(max_length):
             if all(beam["finished"] for beams in rows for beam in beams):
                 break
             for row, beams in enumerate(rows):
-                rows[row], scores[row] = self._replay_step(beams, self.source_mask[row], step, beam_width,
-                                                          alpha, beta, ranking)
-        sequences = np.array([[b["tokens"] + [END] * (max_length - len(b["tokens"])) for b in beams]
-                              for beams in rows])
+                rows[row], scores[row] = self._replay_step(
+                    beams, self.source_mask[row], step, beam_width, alpha, beta, ranking
+                )
+        sequences = np.array([[b["tokens"] + [END] * (max_length - len(b["tokens"])) for b in beams] for beams in rows])
         return sequences, scores
 
     def _replay_step(self, beams, mask, step, beam_width, alpha, beta, ranking):
@@ -109,13 +124,28 @@ class ToyDecoder:
         for index in order:
             _, k, token, total, hidden, coverage = candidates[index]
             old = beams[k]
-            chosen.append(dict(tokens=old["tokens"] + [token], log_prob=total, length=old["length"] + (not old["finished"]),
-                               finished=old["finished"] or token == END, coverage=coverage, hidden=hidden, last=token))
+            chosen.append(
+                dict(
+                    tokens=old["tokens"] + [token],
+                    log_prob=total,
+                    length=old["length"] + (not old["finished"]),
+                    finished=old["finished"] or token == END,
+                    coverage=coverage,
+                    hidden=hidden,
+                    last=token,
+                )
+            )
         return chosen, np.array([candidates[i][0] for i in order])
+
 
 def search_args(**overrides):
     """The arguments of a valid call of a search (3-token vocabulary, no attention in the state),
     with `overrides`."""
-    args = dict(step_fn=lambda t, s, i: (tf.zeros([1, 3]), s), initial_state={"hidden": tf.zeros([1, 2])},
-                start_ids=tf.constant([1]), end_id=0, max_length=3)
+    args = dict(
+        step_fn=lambda t, s, i: (tf.zeros([1, 3]), s),
+        initial_state={"hidden": tf.zeros([1, 2])},
+        start_ids=tf.constant([1]),
+        end_id=0,
+        max_length=3,
+    )
     return {**args, **overrides}

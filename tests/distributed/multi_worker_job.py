@@ -29,8 +29,9 @@ def build(kind):
         logits = keras.layers.Dense(VOCABULARY)(ksa.TransformerDecoder(intermediate_dim=32, num_heads=2)(x, encoded))
     else:
         encoded = keras.layers.GRU(16, return_sequences=True, name="encoder")(embedded)
-        logits = AttentionDecoder(keras.layers.GRUCell(16), ksa.BahdanauAttention(8), vocabulary_size=VOCABULARY,
-                                  embedding_dim=8)(target_in, encoded)
+        logits = AttentionDecoder(
+            keras.layers.GRUCell(16), ksa.BahdanauAttention(8), vocabulary_size=VOCABULARY, embedding_dim=8
+        )(target_in, encoded)
     return keras.Model([source, target_in], logits)
 
 
@@ -47,8 +48,9 @@ def data():
 
 
 def main(kind, out):
-    strategy = tf.distribute.MultiWorkerMirroredStrategy() if "TF_CONFIG" in os.environ \
-        else tf.distribute.get_strategy()
+    strategy = (
+        tf.distribute.MultiWorkerMirroredStrategy() if "TF_CONFIG" in os.environ else tf.distribute.get_strategy()
+    )
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = build(kind)
@@ -76,8 +78,10 @@ def main(kind, out):
         encoder = keras.Model(model.inputs[0], model.get_layer("encoder").output)
         source = next(iter(data()))[0][0][:4]
         start = tf.ones([4], tf.int32)
-        greedy = greedy_search(decoder.step, decoder.initial_state(encoder(source)), start, 0, TARGET)
-        beam = beam_search(decoder.step, decoder.initial_state(encoder(source)), start, 0, 3, TARGET)
+        greedy = greedy_search(decoder.step, decoder.initial_state(encoder(source)), start, end_id=0, max_length=TARGET)
+        beam = beam_search(
+            decoder.step, decoder.initial_state(encoder(source)), start, end_id=0, beam_width=3, max_length=TARGET
+        )
         result["greedy"], result["beam"] = greedy.sequences.numpy().tolist(), beam.sequences.numpy().tolist()
     with open(out, "w") as f:
         json.dump(result, f)

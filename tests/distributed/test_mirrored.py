@@ -53,7 +53,8 @@ _SCRIPT = textwrap.dedent(
 
 
 def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
-    result = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = subprocess.run(
+        [sys.executable, "-c", _SCRIPT], capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "same loss trajectory" in result.stdout

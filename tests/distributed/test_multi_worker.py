@@ -31,8 +31,9 @@ def _start(kind, out, tf_config=None):
     env.pop("TF_CONFIG", None)
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)
-    return subprocess.Popen([sys.executable, JOB, kind, str(out)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, JOB, kind, str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _finish(processes, timeout=300):
@@ -52,8 +53,12 @@ def _finish(processes, timeout=300):
 @pytest.mark.parametrize("kind", ["transformer", "rnn"])
 def test_two_workers_train_with_the_loss_trajectory_of_one_process(kind, tmp_path):
     workers = [f"localhost:{port}" for port in _free_ports(2)]
-    jobs = [_start(kind, tmp_path / f"worker{i}.json",
-                   {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}) for i in range(2)]
+    jobs = [
+        _start(
+            kind, tmp_path / f"worker{i}.json", {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
+        )
+        for i in range(2)
+    ]
     _finish(jobs)
     _finish([_start(kind, tmp_path / "single.json")])
     results = [json.loads((tmp_path / name).read_text()) for name in ("worker0.json", "worker1.json", "single.json")]

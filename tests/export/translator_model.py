@@ -5,8 +5,8 @@ import keras
 import tensorflow as tf
 
 from keras_seqattn import BahdanauAttention
-from keras_seqattn.text import Vocabulary
 from keras_seqattn.seq2seq import AttentionDecoder
+from keras_seqattn.text import Vocabulary
 
 SOURCE = ["hello world", "good morning", "guten Tag", "bonjour", "hola mundo", "12 - 05 - 2026"]
 TARGET = ["HELLO WORLD", "GOOD MORNING", "GUTEN TAG", "BONJOUR", "HOLA MUNDO", "2026-05-12"]
@@ -18,8 +18,9 @@ class TinyTranslator(keras.Model):
         super().__init__(**kwargs)
         self.embedding = keras.layers.Embedding(source_size, 8, mask_zero=True)
         self.encoder = keras.layers.Bidirectional(keras.layers.GRU(8, return_sequences=True))
-        self.decoder = AttentionDecoder(keras.layers.GRUCell(16), BahdanauAttention(8),
-                                        vocabulary_size=target_size, embedding_dim=8)
+        self.decoder = AttentionDecoder(
+            keras.layers.GRUCell(16), BahdanauAttention(8), vocabulary_size=target_size, embedding_dim=8
+        )
 
     def call(self, inputs):
         source, target_in = inputs

@@ -14,8 +14,13 @@ MASK = np.arange(7)[None, :] < np.array([7, 3, 1, 0])[:, None]  # the last seque
 @pytest.mark.parametrize("init", [dict(units=6), dict(), dict(units=6, heads=3, use_bias=False, penalty=0.1)])
 def test_harness(init, tmp_path):
     heads = init.get("heads", 1)
-    run_layer_test(AttentionPooling, init, dict(inputs=INPUTS, mask=MASK), tmp_path=str(tmp_path),
-                   expected_output_shape=(4, 5) if heads == 1 else (4, heads, 5))
+    run_layer_test(
+        AttentionPooling,
+        init,
+        dict(inputs=INPUTS, mask=MASK),
+        tmp_path=str(tmp_path),
+        expected_output_shape=(4, 5) if heads == 1 else (4, heads, 5),
+    )
 
 
 def _reference(layer, inputs, mask):
@@ -77,13 +82,16 @@ def test_the_penalty_trains_heads_apart():
     assert history[-1] < 0.5 * history[0]  # the loss includes the penalty, which falls
 
 
-@pytest.mark.parametrize("init, call, argument", [
-    (dict(units=0), None, "units"),
-    (dict(heads=0), None, "heads"),
-    (dict(penalty=-1.0), None, "penalty"),
-    (dict(), dict(inputs=INPUTS[0]), "inputs"),
-    (dict(), dict(inputs=INPUTS, mask=MASK[:, :3]), "mask"),
-])
+@pytest.mark.parametrize(
+    "init, call, argument",
+    [
+        (dict(units=0), None, "units"),
+        (dict(heads=0), None, "heads"),
+        (dict(penalty=-1.0), None, "penalty"),
+        (dict(), dict(inputs=INPUTS[0]), "inputs"),
+        (dict(), dict(inputs=INPUTS, mask=MASK[:, :3]), "mask"),
+    ],
+)
 def test_bad_input(init, call, argument):
     with pytest.raises(ValueError, match=argument):
         AttentionPooling(**init)(**call)

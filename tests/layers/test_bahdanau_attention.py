@@ -14,9 +14,13 @@ VALUE_MASK = np.arange(7)[None, :] < np.array([7, 5, 2, 6])[:, None]
 
 @pytest.mark.parametrize("normalize", [False, True])
 def test_harness(normalize, tmp_path):
-    run_layer_test(BahdanauAttention, dict(units=8, normalize=normalize),
-                   dict(query=QUERY, value=VALUE, value_mask=VALUE_MASK),
-                   tmp_path=str(tmp_path), expected_output_shape=(4, 3, 5))
+    run_layer_test(
+        BahdanauAttention,
+        dict(units=8, normalize=normalize),
+        dict(query=QUERY, value=VALUE, value_mask=VALUE_MASK),
+        tmp_path=str(tmp_path),
+        expected_output_shape=(4, 3, 5),
+    )
 
 
 def _reference(layer, query, value, key, mask):
@@ -47,8 +51,9 @@ def test_single_step_with_projected_key_equals_the_full_call():
     context, weights = layer(QUERY, VALUE, value_mask=VALUE_MASK, return_attention_scores=True)
     keys = layer.project_key(VALUE)
     for t in range(3):
-        step, step_weights = layer(QUERY[:, t], VALUE, value_mask=VALUE_MASK, projected_key=keys,
-                                   return_attention_scores=True)
+        step, step_weights = layer(
+            QUERY[:, t], VALUE, value_mask=VALUE_MASK, projected_key=keys, return_attention_scores=True
+        )
         assert step.shape == (4, 5) and step_weights.shape == (4, 7)
         np.testing.assert_allclose(step, context[:, t], atol=1e-6)
         np.testing.assert_allclose(step_weights, weights[:, t], atol=1e-6)
@@ -104,8 +109,13 @@ def test_project_key_before_build_raises():
         BahdanauAttention(4).project_key(VALUE)
 
 
-@pytest.mark.parametrize("make", [lambda rate: BahdanauAttention(6, dropout=rate, seed=1),
-                                  lambda rate: LuongAttention("general", dropout=rate, seed=1)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rate: BahdanauAttention(6, dropout=rate, seed=1),
+        lambda rate: LuongAttention("general", dropout=rate, seed=1),
+    ],
+)
 def test_dropout_applies_only_while_training(make):
     query, value = RNG.normal(size=(3, 4, 5)).astype("float32"), RNG.normal(size=(3, 7, 5)).astype("float32")
     dropping, plain = make(0.5), make(0.0)

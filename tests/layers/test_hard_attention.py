@@ -53,14 +53,18 @@ def test_score_function_loss_and_its_baseline():
     np.testing.assert_allclose(value, 2.0 * np.mean((loss - 0.75) * log_prob) - 0.5 * np.mean(entropy), rtol=1e-6)
 
 
-@pytest.mark.parametrize("layer", [
-    lambda: BahdanauAttention(6, sampling=HardAttention(seed=1)),
-    lambda: LuongAttention("general", sampling=HardAttention(estimator="reinforce", seed=1)),
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: BahdanauAttention(6, sampling=HardAttention(seed=1)),
+        lambda: LuongAttention("general", sampling=HardAttention(estimator="reinforce", seed=1)),
+    ],
+)
 def test_score_layers_read_the_drawn_position(layer):
     attention = layer()
-    context, weights, positions = attention(QUERY, VALUE, value_mask=VALUE_MASK, return_attention_scores=True,
-                                            training=True)
+    context, weights, positions = attention(
+        QUERY, VALUE, value_mask=VALUE_MASK, return_attention_scores=True, training=True
+    )
     positions = positions.numpy()
     assert np.all(positions[~np.broadcast_to(VALUE_MASK[:, None], positions.shape)] == 0)
     np.testing.assert_allclose(context, np.einsum("bqs,bsd->bqd", positions, VALUE), atol=1e-6)
@@ -80,15 +84,26 @@ def test_scaled_dot_product_grouped_heads():
     assert weights.shape == positions.shape == (2, 4, 3, 5)
 
 
-@pytest.mark.parametrize("layer_cls, init, inputs", [
-    (BahdanauAttention, dict(units=6, sampling="hard"), dict(query=QUERY, value=VALUE, value_mask=VALUE_MASK)),
-    (LuongAttention, dict(score_mode="concat", sampling={"class_name": "HardAttention", "module": None,
-                                                         "registered_name": "keras_seqattn>HardAttention",
-                                                         "config": {"estimator": "straight_through",
-                                                                    "temperature": 0.5, "seed": 4}}),
-     dict(query=QUERY, value=VALUE)),
-    (ScaledDotProduct, dict(sampling="hard"), dict(query=QUERY[..., :5], key=VALUE, value=VALUE)),
-])
+@pytest.mark.parametrize(
+    "layer_cls, init, inputs",
+    [
+        (BahdanauAttention, dict(units=6, sampling="hard"), dict(query=QUERY, value=VALUE, value_mask=VALUE_MASK)),
+        (
+            LuongAttention,
+            dict(
+                score_mode="concat",
+                sampling={
+                    "class_name": "HardAttention",
+                    "module": None,
+                    "registered_name": "keras_seqattn>HardAttention",
+                    "config": {"estimator": "straight_through", "temperature": 0.5, "seed": 4},
+                },
+            ),
+            dict(query=QUERY, value=VALUE),
+        ),
+        (ScaledDotProduct, dict(sampling="hard"), dict(query=QUERY[..., :5], key=VALUE, value=VALUE)),
+    ],
+)
 def test_harness(layer_cls, init, inputs, tmp_path):
     # Hard attention is not continuous in its inputs: mixed precision may pick another argmax.
     run_layer_test(layer_cls, init, inputs, tmp_path=str(tmp_path), mixed_precision=False)
@@ -112,24 +127,30 @@ def test_straight_through_trains_the_score_weights_reproducibly():
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    (dict(estimator="gumbel"), "estimator"),
-    (dict(temperature=0.0), "temperature"),
-    (dict(inference="mean"), "inference"),
-    (dict(baseline_decay=1.0), "baseline_decay"),
-    (dict(entropy_weight=-1.0), "entropy_weight"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(estimator="gumbel"), "estimator"),
+        (dict(temperature=0.0), "temperature"),
+        (dict(inference="mean"), "inference"),
+        (dict(baseline_decay=1.0), "baseline_decay"),
+        (dict(entropy_weight=-1.0), "entropy_weight"),
+    ],
+)
 def test_bad_sampler_arguments(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         HardAttention(**kwargs)
 
 
-@pytest.mark.parametrize("make, argument", [
-    (lambda: BahdanauAttention(4, sampling="argmax"), "sampling"),
-    (lambda: BahdanauAttention(4, sampling="hard", dropout=0.1), "sampling"),
-    (lambda: LuongAttention(sampling="hard", monotonic=True), "sampling"),
-    (lambda: ScaledDotProduct(sampling="hard", flash_attention=True), "sampling"),
-])
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda: BahdanauAttention(4, sampling="argmax"), "sampling"),
+        (lambda: BahdanauAttention(4, sampling="hard", dropout=0.1), "sampling"),
+        (lambda: LuongAttention(sampling="hard", monotonic=True), "sampling"),
+        (lambda: ScaledDotProduct(sampling="hard", flash_attention=True), "sampling"),
+    ],
+)
 def test_bad_layer_arguments(make, argument):
     with pytest.raises(ValueError, match=argument):
         make()

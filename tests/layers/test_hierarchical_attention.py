@@ -21,8 +21,13 @@ def test_harness(with_encoders, tmp_path):
     init = dict(word_units=4, sentence_units=3)
     if with_encoders:
         init.update(word_encoder=_encoder(3), sentence_encoder=_encoder(2))
-    run_layer_test(HierarchicalAttention, init, dict(inputs=DOCUMENTS, mask=MASK), tmp_path=str(tmp_path),
-                   expected_output_shape=(3, 4 if with_encoders else 6))
+    run_layer_test(
+        HierarchicalAttention,
+        init,
+        dict(inputs=DOCUMENTS, mask=MASK),
+        tmp_path=str(tmp_path),
+        expected_output_shape=(3, 4 if with_encoders else 6),
+    )
 
 
 def test_two_levels_of_pooling_against_numpy():
@@ -51,11 +56,13 @@ def test_with_encoders_equals_the_levels_composed_by_hand():
     document, sentence_weights, word_weights = layer(DOCUMENTS, mask=MASK, return_attention_scores=True)
     words = DOCUMENTS.reshape(12, 5, 6)
     hidden = layer.word_encoder(words, mask=MASK.reshape(12, 5))
-    sentences, expected_word_weights = layer.word_pooling(hidden, mask=MASK.reshape(12, 5),
-                                                          return_attention_scores=True)
+    sentences, expected_word_weights = layer.word_pooling(
+        hidden, mask=MASK.reshape(12, 5), return_attention_scores=True
+    )
     hidden = layer.sentence_encoder(np.reshape(sentences, (3, 4, 6)), mask=MASK.any(-1))
-    expected, expected_sentence_weights = layer.sentence_pooling(hidden, mask=MASK.any(-1),
-                                                                 return_attention_scores=True)
+    expected, expected_sentence_weights = layer.sentence_pooling(
+        hidden, mask=MASK.any(-1), return_attention_scores=True
+    )
     np.testing.assert_allclose(document, expected, atol=1e-6)
     np.testing.assert_allclose(sentence_weights, expected_sentence_weights, atol=1e-6)
     np.testing.assert_allclose(word_weights, np.reshape(expected_word_weights, (3, 4, 5)), atol=1e-6)
@@ -65,7 +72,8 @@ def test_in_a_model_from_word_ids():
     ids = keras.Input((None, None), dtype="int32")
     embedded = keras.layers.Embedding(20, 6, mask_zero=True)(ids)
     document, sentences, words = HierarchicalAttention(_encoder(3), _encoder(2), 4, 3)(
-        embedded, return_attention_scores=True)
+        embedded, return_attention_scores=True
+    )
     model = keras.Model(ids, [keras.layers.Dense(2)(document), sentences, words])
     tokens = np.where(MASK, RNG.integers(1, 20, size=MASK.shape), 0)
     logits, sentences, words = model(tokens)
@@ -73,13 +81,16 @@ def test_in_a_model_from_word_ids():
     assert np.all(np.asarray(words)[~MASK] == 0) and np.all(np.isfinite(logits))
 
 
-@pytest.mark.parametrize("init, call, argument", [
-    (dict(word_encoder="gru"), None, "word_encoder"),
-    (dict(sentence_encoder=3), None, "sentence_encoder"),
-    (dict(word_units=0), None, "word_units"),
-    (dict(), dict(inputs=DOCUMENTS[0]), "inputs"),
-    (dict(), dict(inputs=DOCUMENTS, mask=MASK[:, :2]), "mask"),
-])
+@pytest.mark.parametrize(
+    "init, call, argument",
+    [
+        (dict(word_encoder="gru"), None, "word_encoder"),
+        (dict(sentence_encoder=3), None, "sentence_encoder"),
+        (dict(word_units=0), None, "word_units"),
+        (dict(), dict(inputs=DOCUMENTS[0]), "inputs"),
+        (dict(), dict(inputs=DOCUMENTS, mask=MASK[:, :2]), "mask"),
+    ],
+)
 def test_bad_input(init, call, argument):
     with pytest.raises(ValueError, match=argument):
         HierarchicalAttention(**init)(**call)

@@ -21,7 +21,8 @@ KERAS_INTERNALS = {
 }
 
 keras_tests.layers = types.SimpleNamespace(
-    **{name: getattr(keras_layers, name) for name in dir(keras_layers) if not name.startswith("_")})
+    **{name: getattr(keras_layers, name) for name in dir(keras_layers) if not name.startswith("_")}
+)
 keras_tests.layers.MultiHeadAttention = MultiHeadAttention
 
 
@@ -30,8 +31,11 @@ class TestKerasMultiHeadAttentionSuite(keras_tests.MultiHeadAttentionTest):
 
 
 for _name, _reason in KERAS_INTERNALS.items():
-    setattr(TestKerasMultiHeadAttentionSuite, _name,
-            pytest.mark.xfail(strict=True, reason=_reason)(getattr(keras_tests.MultiHeadAttentionTest, _name)))
+    setattr(
+        TestKerasMultiHeadAttentionSuite,
+        _name,
+        pytest.mark.xfail(strict=True, reason=_reason)(getattr(keras_tests.MultiHeadAttentionTest, _name)),
+    )
 
 
 def test_every_listed_internal_test_exists():

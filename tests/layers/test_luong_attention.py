@@ -12,13 +12,21 @@ VALUE = RNG.normal(size=(4, 9, 6)).astype("float32")
 VALUE_MASK = np.arange(9)[None, :] < np.array([9, 5, 3, 8])[:, None]
 
 
-@pytest.mark.parametrize("init", [
-    dict(score_mode="general", scale=True),
-    dict(score_mode="concat", units=5, window=2, local_mode="predictive"),
-])
+@pytest.mark.parametrize(
+    "init",
+    [
+        dict(score_mode="general", scale=True),
+        dict(score_mode="concat", units=5, window=2, local_mode="predictive"),
+    ],
+)
 def test_harness(init, tmp_path):
-    run_layer_test(LuongAttention, init, dict(query=QUERY, value=VALUE, value_mask=VALUE_MASK),
-                   tmp_path=str(tmp_path), expected_output_shape=(4, 3, 6))
+    run_layer_test(
+        LuongAttention,
+        init,
+        dict(query=QUERY, value=VALUE, value_mask=VALUE_MASK),
+        tmp_path=str(tmp_path),
+        expected_output_shape=(4, 3, 6),
+    )
 
 
 def _randomize(layer):
@@ -34,8 +42,9 @@ def _scores(layer, w, query, key):
         scores = np.einsum("btq,kq,bsk->bts", query, w["key_kernel"], key)
     else:  # v_aᵀ tanh(W_a [h_t; h̄_s])
         joint = np.concatenate([w["query_kernel"], w["key_kernel"]], axis=0)
-        pairs = np.concatenate([np.repeat(query[:, :, None], key.shape[1], 2),
-                                np.repeat(key[:, None], query.shape[1], 1)], axis=-1)
+        pairs = np.concatenate(
+            [np.repeat(query[:, :, None], key.shape[1], 2), np.repeat(key[:, None], query.shape[1], 1)], axis=-1
+        )
         scores = np.tanh(pairs @ joint) @ w["attention_v"]
     return scores * w["attention_g"] if layer.scale else scores
 
@@ -47,8 +56,9 @@ def test_global_scores_against_numpy(score_mode, scale):
     layer(QUERY, VALUE)
     w = _randomize(layer)
     context, weights = layer(QUERY, VALUE, value_mask=VALUE_MASK, return_attention_scores=True)
-    ref_weights = reference.softmax(_scores(layer, w, QUERY.astype(np.float64), VALUE.astype(np.float64)),
-                                    VALUE_MASK[:, None, :])
+    ref_weights = reference.softmax(
+        _scores(layer, w, QUERY.astype(np.float64), VALUE.astype(np.float64)), VALUE_MASK[:, None, :]
+    )
     np.testing.assert_allclose(weights, ref_weights, atol=1e-5)
     np.testing.assert_allclose(context, ref_weights @ VALUE, atol=1e-4)
 
@@ -58,8 +68,11 @@ def test_general_hand_case():
     layer = LuongAttention("general")
     layer(np.zeros((1, 1, 2), "float32"), np.zeros((1, 2, 2), "float32"))
     layer.key_kernel.assign(np.eye(2, dtype="float32"))
-    weights = layer(np.array([[[1.0, 0.0]]], "float32"), np.array([[[1.0, 0.0], [0.0, 1.0]]], "float32"),
-                    return_attention_scores=True)[1]
+    weights = layer(
+        np.array([[[1.0, 0.0]]], "float32"),
+        np.array([[[1.0, 0.0], [0.0, 1.0]]], "float32"),
+        return_attention_scores=True,
+    )[1]
     np.testing.assert_allclose(weights, [[[np.e / (np.e + 1), 1 / (np.e + 1)]]], rtol=1e-6)
 
 
@@ -69,8 +82,8 @@ def test_local_monotonic_window_centred_on_the_query_step():
     for t in range(3):
         centre = 2 + t
         allowed = np.abs(np.arange(9) - centre) <= 1
-        ref = reference.softmax(QUERY[:, t:t + 1].astype(np.float64) @ VALUE.transpose(0, 2, 1), allowed)
-        np.testing.assert_allclose(weights[:, t:t + 1], ref, atol=1e-6)
+        ref = reference.softmax(QUERY[:, t : t + 1].astype(np.float64) @ VALUE.transpose(0, 2, 1), allowed)
+        np.testing.assert_allclose(weights[:, t : t + 1], ref, atol=1e-6)
     step = layer(QUERY[:, 1], VALUE, query_offset=3, return_attention_scores=True)[1]
     np.testing.assert_allclose(step, weights[:, 1], atol=1e-6)
 

@@ -8,19 +8,27 @@ from tests.harness import run_layer_test
 RNG = np.random.default_rng(0)
 VOCAB, DIM = 12, 6
 # 3 stories of up to 4 memories of up to 5 words; 0 pads words and whole memories.
-STORY = np.array([
-    [[1, 2, 3, 0, 0], [4, 5, 0, 0, 0], [6, 7, 8, 9, 10], [0, 0, 0, 0, 0]],
-    [[11, 2, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],
-    [[0, 0, 0, 0, 0]] * 4,  # no memory at all
-], "int32")
+STORY = np.array(
+    [
+        [[1, 2, 3, 0, 0], [4, 5, 0, 0, 0], [6, 7, 8, 9, 10], [0, 0, 0, 0, 0]],
+        [[11, 2, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],
+        [[0, 0, 0, 0, 0]] * 4,  # no memory at all
+    ],
+    "int32",
+)
 QUERY = np.array([[3, 4, 0], [5, 0, 0], [1, 1, 2]], "int32")
 
 
 def test_harness(tmp_path):
     # The harness trains through Dense layers on float inputs; ids are not trainable inputs, so
     # the model's own embeddings must change.
-    run_layer_test(MemoryAttention, dict(vocabulary_size=VOCAB, embedding_dim=DIM, hops=2, max_memories=4),
-                   dict(story=STORY, query=QUERY), tmp_path=str(tmp_path), expected_output_shape=(3, DIM))
+    run_layer_test(
+        MemoryAttention,
+        dict(vocabulary_size=VOCAB, embedding_dim=DIM, hops=2, max_memories=4),
+        dict(story=STORY, query=QUERY),
+        tmp_path=str(tmp_path),
+        expected_output_shape=(3, DIM),
+    )
 
 
 def _position_encoding(ids, d):
@@ -50,8 +58,11 @@ def _reference(layer, story, query):
         a, c = [w["memory_embedding_0"]] * hops, [w["memory_embedding_1"]] * hops
         b = w["query_embedding"]
         ta, tc = [w.get("temporal_encoding_0")] * hops, [w.get("temporal_encoding_1")] * hops
-    weigh = (lambda ids: _position_encoding(ids, DIM)) if layer.position_encoding else \
-        (lambda ids: np.repeat((ids > 0)[..., None], DIM, -1).astype(np.float64))
+    weigh = (
+        (lambda ids: _position_encoding(ids, DIM))
+        if layer.position_encoding
+        else (lambda ids: np.repeat((ids > 0)[..., None], DIM, -1).astype(np.float64))
+    )
     story_l, query_l = weigh(story), weigh(query)
     u = (b[query] * query_l).sum(-2)
     present = (story > 0).any(-1)
@@ -60,7 +71,7 @@ def _reference(layer, story, query):
         m = (a[k][story] * story_l).sum(-2)
         out = (c[k][story] * story_l).sum(-2)
         if ta[k] is not None:
-            m, out = m + ta[k][:story.shape[1]], out + tc[k][:story.shape[1]]
+            m, out = m + ta[k][: story.shape[1]], out + tc[k][: story.shape[1]]
         p = reference.softmax(np.einsum("bd,bmd->bm", u, m), present)
         o = np.einsum("bm,bmd->bd", p, out)
         u = (u @ w["query_kernel"] if layer.query_mapping else u) + o
@@ -69,9 +80,16 @@ def _reference(layer, story, query):
 
 
 @pytest.mark.parametrize("hops", [1, 3])
-@pytest.mark.parametrize("init", [dict(), dict(weight_tying="layer_wise"), dict(position_encoding=False),
-                                  dict(max_memories=4), dict(weight_tying="layer_wise", max_memories=6,
-                                                             query_mapping=False)])
+@pytest.mark.parametrize(
+    "init",
+    [
+        dict(),
+        dict(weight_tying="layer_wise"),
+        dict(position_encoding=False),
+        dict(max_memories=4),
+        dict(weight_tying="layer_wise", max_memories=6, query_mapping=False),
+    ],
+)
 def test_against_the_papers_equations(hops, init):
     layer = MemoryAttention(VOCAB, DIM, hops=hops, **init)
     layer(STORY, QUERY)
@@ -93,19 +111,28 @@ def test_weight_tying_counts():
         return sorted(v.path.split("/")[-1] for v in layer.weights)
 
     assert names() == [f"memory_embedding_{k}" for k in range(4)] + [f"temporal_encoding_{k}" for k in range(4)]
-    assert names(weight_tying="layer_wise") == ["memory_embedding_0", "memory_embedding_1", "query_embedding",
-                                                "query_kernel", "temporal_encoding_0", "temporal_encoding_1"]
+    assert names(weight_tying="layer_wise") == [
+        "memory_embedding_0",
+        "memory_embedding_1",
+        "query_embedding",
+        "query_kernel",
+        "temporal_encoding_0",
+        "temporal_encoding_1",
+    ]
 
 
-@pytest.mark.parametrize("init, call, argument", [
-    (dict(hops=0), None, "hops"),
-    (dict(weight_tying="none"), None, "weight_tying"),
-    (dict(query_mapping="yes"), None, "query_mapping"),
-    (dict(max_memories=0), None, "max_memories"),
-    (dict(max_memories=3), dict(story=STORY, query=QUERY), "max_memories"),
-    (dict(), dict(story=STORY[0], query=QUERY), "story"),
-    (dict(), dict(story=STORY, query=QUERY[:2]), "batch size"),
-])
+@pytest.mark.parametrize(
+    "init, call, argument",
+    [
+        (dict(hops=0), None, "hops"),
+        (dict(weight_tying="none"), None, "weight_tying"),
+        (dict(query_mapping="yes"), None, "query_mapping"),
+        (dict(max_memories=0), None, "max_memories"),
+        (dict(max_memories=3), dict(story=STORY, query=QUERY), "max_memories"),
+        (dict(), dict(story=STORY[0], query=QUERY), "story"),
+        (dict(), dict(story=STORY, query=QUERY[:2]), "batch size"),
+    ],
+)
 def test_bad_input(init, call, argument):
     with pytest.raises(ValueError, match=argument):
         MemoryAttention(**{"vocabulary_size": VOCAB, "embedding_dim": DIM, **init})(**call)

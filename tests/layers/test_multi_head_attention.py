@@ -19,20 +19,31 @@ ATTENTION_MASK = RNG.random((4, 5, 7)) > 0.25
 ATTENTION_MASK[:, :, 0] = True  # no query loses every key through this mask alone
 
 
-@pytest.mark.parametrize("init", [dict(num_heads=2, key_dim=4, dropout=0.1),
-                                  dict(num_heads=4, key_dim=3, num_key_value_heads=2, use_bias=False),
-                                  dict(num_heads=2, key_dim=4, flash_attention=True)])
+@pytest.mark.parametrize(
+    "init",
+    [
+        dict(num_heads=2, key_dim=4, dropout=0.1),
+        dict(num_heads=4, key_dim=3, num_key_value_heads=2, use_bias=False),
+        dict(num_heads=2, key_dim=4, flash_attention=True),
+    ],
+)
 def test_harness(init, tmp_path):
-    run_layer_test(MultiHeadAttention, init,
-                   dict(query=QUERY, value=VALUE, key=KEY, value_mask=VALUE_MASK),
-                   call_kwargs=dict(use_causal_mask=True), tmp_path=str(tmp_path),
-                   expected_output_shape=(4, 5, 6))
+    run_layer_test(
+        MultiHeadAttention,
+        init,
+        dict(query=QUERY, value=VALUE, key=KEY, value_mask=VALUE_MASK),
+        call_kwargs=dict(use_causal_mask=True),
+        tmp_path=str(tmp_path),
+        expected_output_shape=(4, 5, 6),
+    )
 
 
 MASK_KINDS = ("query_mask", "value_mask", "key_mask", "attention_mask", "causal")
 
 
-@pytest.mark.parametrize("kinds", [c for r in range(len(MASK_KINDS) + 1) for c in itertools.combinations(MASK_KINDS, r)])
+@pytest.mark.parametrize(
+    "kinds", [c for r in range(len(MASK_KINDS) + 1) for c in itertools.combinations(MASK_KINDS, r)]
+)
 @pytest.mark.parametrize("init", [dict(), dict(use_gate=True, output_shape=(2, 3), value_dim=5)])
 def test_drop_in_for_keras_under_every_mask_combination(kinds, init):
     theirs = keras.layers.MultiHeadAttention(num_heads=3, key_dim=4, **init)
@@ -51,19 +62,26 @@ def test_drop_in_for_keras_under_every_mask_combination(kinds, init):
         kwargs["query_mask"] = QUERY_MASK
     causal = "causal" in kinds
     out, scores = ours(QUERY, VALUE, KEY, use_causal_mask=causal, return_attention_scores=True, **kwargs)
-    ref_out, ref_scores = theirs(QUERY, VALUE, KEY, use_causal_mask=causal, return_attention_scores=True, **their_kwargs)
+    ref_out, ref_scores = theirs(
+        QUERY, VALUE, KEY, use_causal_mask=causal, return_attention_scores=True, **their_kwargs
+    )
     # Rows with no key left differ by design (zero here, Keras averages every value): compare the others.
     allowed = np.ones((4, 5, 7), bool)
-    for name, broadcast in (("query_mask", lambda m: m[:, :, None]), ("value_mask", lambda m: m[:, None]),
-                            ("key_mask", lambda m: m[:, None]), ("attention_mask", lambda m: m)):
+    for name, broadcast in (
+        ("query_mask", lambda m: m[:, :, None]),
+        ("value_mask", lambda m: m[:, None]),
+        ("key_mask", lambda m: m[:, None]),
+        ("attention_mask", lambda m: m),
+    ):
         if name in kinds:
             allowed &= broadcast(dict(masks, query_mask=QUERY_MASK)[name])
     if causal:
         allowed &= np.tril(np.ones((5, 7), bool))
     live = allowed.any(-1)  # (batch, T)
     np.testing.assert_allclose(np.asarray(out)[live], np.asarray(ref_out)[live], atol=1e-5)
-    np.testing.assert_allclose(np.asarray(scores).transpose(0, 2, 1, 3)[live],
-                               np.asarray(ref_scores).transpose(0, 2, 1, 3)[live], atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(scores).transpose(0, 2, 1, 3)[live], np.asarray(ref_scores).transpose(0, 2, 1, 3)[live], atol=1e-5
+    )
     np.testing.assert_array_equal(np.asarray(scores).transpose(0, 2, 1, 3)[~live], 0.0)
 
 
@@ -73,9 +91,12 @@ def test_grouped_query_attention_matches_keras_and_numpy():
     theirs(QUERY, VALUE, KEY)
     ours(QUERY, VALUE, KEY)
     ours.set_weights(theirs.get_weights())
-    out, scores = ours(QUERY, VALUE, KEY, attention_mask=ATTENTION_MASK, use_causal_mask=True, return_attention_scores=True)
-    ref_out, ref_scores = theirs(QUERY, VALUE, KEY, attention_mask=ATTENTION_MASK, use_causal_mask=True,
-                                 return_attention_scores=True)
+    out, scores = ours(
+        QUERY, VALUE, KEY, attention_mask=ATTENTION_MASK, use_causal_mask=True, return_attention_scores=True
+    )
+    ref_out, ref_scores = theirs(
+        QUERY, VALUE, KEY, attention_mask=ATTENTION_MASK, use_causal_mask=True, return_attention_scores=True
+    )
     np.testing.assert_allclose(out, ref_out, atol=1e-5)
     np.testing.assert_allclose(scores, ref_scores, atol=1e-6)
     # And from the weights, with the NumPy reference.
@@ -106,19 +127,32 @@ def test_fully_masked_query_is_zero_and_finite_in_mixed_precision():
         (dict(num_heads=2, key_dim=4, dropout=1.0), None, "dropout"),
         (dict(num_heads=2, key_dim=4, attention_axes="1"), None, "attention_axes"),
         (dict(num_heads=2, key_dim=4, attention_axes=(1, 2)), dict(query=QUERY, value=VALUE), "attention_axes"),
-        (dict(num_heads=2, key_dim=4, attention_axes=(1, 1)), dict(query=QUERY[:, :, None], value=VALUE[:, :, None]),
-         "attention_axes"),
+        (
+            dict(num_heads=2, key_dim=4, attention_axes=(1, 1)),
+            dict(query=QUERY[:, :, None], value=VALUE[:, :, None]),
+            "attention_axes",
+        ),
         (dict(num_heads=2, key_dim=4, output_shape=8.0), None, "output_shape"),
         (dict(num_heads=2, key_dim=4, output_shape=(8, 0)), None, "output_shape"),
         (dict(num_heads=2, key_dim=4), dict(query=QUERY[0], value=VALUE), "query"),
         (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE[:2]), "batch size"),
         (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE, key=KEY[:, :6]), "`value` and `key`"),
         (dict(num_heads=2, key_dim=4), dict(query=QUERY[:, :, None], value=VALUE), "same rank"),
-        (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE, attention_mask=np.ones((4, 1, 2, 5, 7), bool)),
-         "attention_mask"),
-        (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE, attention_mask=np.ones((4, 3, 5, 7), bool)),
-         "attention_mask"),
-        (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE, attention_mask=np.ones((4, 7, 5), bool)), "attention_mask"),
+        (
+            dict(num_heads=2, key_dim=4),
+            dict(query=QUERY, value=VALUE, attention_mask=np.ones((4, 1, 2, 5, 7), bool)),
+            "attention_mask",
+        ),
+        (
+            dict(num_heads=2, key_dim=4),
+            dict(query=QUERY, value=VALUE, attention_mask=np.ones((4, 3, 5, 7), bool)),
+            "attention_mask",
+        ),
+        (
+            dict(num_heads=2, key_dim=4),
+            dict(query=QUERY, value=VALUE, attention_mask=np.ones((4, 7, 5), bool)),
+            "attention_mask",
+        ),
         (dict(num_heads=2, key_dim=4), dict(query=QUERY, value=VALUE, value_mask=np.ones((4, 5), bool)), "value_mask"),
     ],
 )
@@ -135,8 +169,9 @@ def test_output_shape_and_spec():
     query, value = keras.KerasTensor((7, 4, 8)), keras.KerasTensor((7, 2, 6))
     out, scores = layer.compute_output_spec(query, value, return_attention_scores=True)
     assert out.shape == (7, 4, 3, 2) and scores.shape == (7, 2, 4, 2)
-    eager_out, eager_scores = layer(np.ones((7, 4, 8), "float32"), np.ones((7, 2, 6), "float32"),
-                                    return_attention_scores=True)
+    eager_out, eager_scores = layer(
+        np.ones((7, 4, 8), "float32"), np.ones((7, 2, 6), "float32"), return_attention_scores=True
+    )
     assert eager_out.shape == out.shape and eager_scores.shape == scores.shape
 
 
@@ -162,17 +197,20 @@ def test_a_subclass_overriding_compute_attention_is_used():
     calls = []
 
     class Doubled(MultiHeadAttention):
-        def _compute_attention(self, query, key, value, attention_mask=None, training=None,
-                               return_attention_scores=False):
+        def _compute_attention(
+            self, query, key, value, attention_mask=None, training=None, return_attention_scores=False
+        ):
             calls.append(None if attention_mask is None else tuple(attention_mask.shape))
-            output, scores = super()._compute_attention(query, key, value, attention_mask, training,
-                                                        return_attention_scores)
+            output, scores = super()._compute_attention(
+                query, key, value, attention_mask, training, return_attention_scores
+            )
             return 2.0 * output, scores
 
     plain, doubled = MultiHeadAttention(2, 4, use_bias=False), Doubled(2, 4, use_bias=False)
     plain(QUERY, VALUE)
     doubled(QUERY, VALUE)
     doubled.set_weights(plain.get_weights())
-    np.testing.assert_allclose(doubled(QUERY, VALUE, use_causal_mask=True),
-                               2.0 * plain(QUERY, VALUE, use_causal_mask=True), atol=1e-5)
+    np.testing.assert_allclose(
+        doubled(QUERY, VALUE, use_causal_mask=True), 2.0 * plain(QUERY, VALUE, use_causal_mask=True), atol=1e-5
+    )
     assert calls[-1] == (1, 1, 5, 7)  # the causal mask is merged in for a subclass's hook

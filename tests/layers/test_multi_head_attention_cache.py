@@ -17,10 +17,16 @@ def test_step_by_step_cached_decode_equals_the_full_causal_call(init):
     full, full_scores = layer(X, X, use_causal_mask=True, return_attention_scores=True)
     cache = np.zeros((2, 2, 6, layer.num_key_value_heads, 4), "float32")
     for t in range(6):
-        out, scores, cache = layer(X[:, t:t + 1], X[:, t:t + 1], use_causal_mask=True, cache=cache,
-                                   cache_update_index=t, return_attention_scores=True)
-        np.testing.assert_allclose(out, full[:, t:t + 1], atol=1e-5)
-        np.testing.assert_allclose(scores, full_scores[:, :, t:t + 1], atol=1e-6)
+        out, scores, cache = layer(
+            X[:, t : t + 1],
+            X[:, t : t + 1],
+            use_causal_mask=True,
+            cache=cache,
+            cache_update_index=t,
+            return_attention_scores=True,
+        )
+        np.testing.assert_allclose(out, full[:, t : t + 1], atol=1e-5)
+        np.testing.assert_allclose(scores, full_scores[:, :, t : t + 1], atol=1e-6)
 
 
 def test_cache_convention_matches_keras_hub():
@@ -31,8 +37,9 @@ def test_cache_convention_matches_keras_hub():
     empty = np.zeros((2, 2, 6, 2, 4), "float32")
     # Self-attention: two new steps written at index 2.
     out, cache = ours(X[:, 2:4], X[:, 2:4], use_causal_mask=True, cache=empty, cache_update_index=2)
-    ref_out, ref_cache = theirs(X[:, 2:4], X[:, 2:4], cache=empty, cache_update_index=2,
-                                attention_mask=compute_causal_mask(2, 6, 2, 2))
+    ref_out, ref_cache = theirs(
+        X[:, 2:4], X[:, 2:4], cache=empty, cache_update_index=2, attention_mask=compute_causal_mask(2, 6, 2, 2)
+    )
     np.testing.assert_allclose(out, ref_out, atol=1e-5)
     np.testing.assert_allclose(cache, ref_cache, atol=1e-6)
     # Cross-attention: the cache filled once (index 0), then read as it is (index None).
@@ -45,13 +52,15 @@ def test_cache_convention_matches_keras_hub():
 def test_cached_step_under_xla_never_retraces():
     layer = MultiHeadAttention(2, 4)
     layer(X, X)
-    step = tf.function(lambda x, cache, index: layer(x, x, use_causal_mask=True, cache=cache,
-                                                      cache_update_index=index), jit_compile=True)
+    step = tf.function(
+        lambda x, cache, index: layer(x, x, use_causal_mask=True, cache=cache, cache_update_index=index),
+        jit_compile=True,
+    )
     cache = tf.zeros((2, 2, 6, 2, 4))
     full = layer(X, X, use_causal_mask=True)
     for t in range(6):
-        out, cache = step(X[:, t:t + 1], cache, tf.constant(t))
-        np.testing.assert_allclose(out, full[:, t:t + 1], atol=1e-5)
+        out, cache = step(X[:, t : t + 1], cache, tf.constant(t))
+        np.testing.assert_allclose(out, full[:, t : t + 1], atol=1e-5)
     assert step.experimental_get_tracing_count() == 1
 
 
@@ -64,7 +73,7 @@ def test_causality_proven_by_gradients():
         per_position = [tf.reduce_sum(out[:, i]) for i in range(6)]
     for i, total in enumerate(per_position):
         grad = np.abs(np.asarray(tape.gradient(total, inputs))).sum(axis=(0, 2))  # (T,)
-        assert np.all(grad[i + 1:] == 0), f"output {i} depends on later inputs: {grad}"
+        assert np.all(grad[i + 1 :] == 0), f"output {i} depends on later inputs: {grad}"
         assert np.all(grad[: i + 1] > 0), f"output {i} ignores earlier inputs: {grad}"
 
 
@@ -74,7 +83,11 @@ def test_causality_proven_by_gradients():
         (dict(num_heads=2, key_dim=4), dict(cache_update_index=0), "cache"),
         (dict(num_heads=2, key_dim=4), dict(cache=np.zeros((2, 2, 6, 3, 4), "float32"), cache_update_index=0), "cache"),
         (dict(num_heads=2, key_dim=4), dict(cache=np.zeros((2, 6, 2, 4), "float32"), cache_update_index=0), "cache"),
-        (dict(num_heads=2, key_dim=4, value_dim=3), dict(cache=np.zeros((2, 2, 6, 2, 4), "float32"), cache_update_index=0), "value_dim"),
+        (
+            dict(num_heads=2, key_dim=4, value_dim=3),
+            dict(cache=np.zeros((2, 2, 6, 2, 4), "float32"), cache_update_index=0),
+            "value_dim",
+        ),
     ],
 )
 def test_bad_cache_input(init, call, argument):
@@ -108,7 +121,13 @@ def test_sliding_window_as_keras_and_cached_step_by_step(causal):
     if causal:  # cached, one step at a time, the window follows the cache index
         cache = np.zeros((2, 2, 6, 2, 4), "float32")
         for t in range(6):
-            step, step_scores, cache = ours(X[:, t:t + 1], X[:, t:t + 1], use_causal_mask=True, cache=cache,
-                                            cache_update_index=t, return_attention_scores=True)
-            np.testing.assert_allclose(step, out[:, t:t + 1], atol=1e-5)
-            np.testing.assert_allclose(step_scores, scores[:, :, t:t + 1], atol=1e-6)
+            step, step_scores, cache = ours(
+                X[:, t : t + 1],
+                X[:, t : t + 1],
+                use_causal_mask=True,
+                cache=cache,
+                cache_update_index=t,
+                return_attention_scores=True,
+            )
+            np.testing.assert_allclose(step, out[:, t : t + 1], atol=1e-5)
+            np.testing.assert_allclose(step_scores, scores[:, :, t : t + 1], atol=1e-6)

@@ -14,8 +14,9 @@ INPUTS = RNG.normal(size=(4, 9, 6)).astype("float32")
 
 @pytest.mark.parametrize("init", [dict(), dict(mode="learned", max_length=16)])
 def test_harness(init, tmp_path):
-    run_layer_test(PositionalEncoding, init, dict(inputs=INPUTS), tmp_path=str(tmp_path),
-                   expected_output_shape=(4, 9, 6))
+    run_layer_test(
+        PositionalEncoding, init, dict(inputs=INPUTS), tmp_path=str(tmp_path), expected_output_shape=(4, 9, 6)
+    )
 
 
 @pytest.mark.parametrize("depth, max_wavelength", [(6, 10000), (7, 100)])
@@ -41,8 +42,8 @@ def test_step_by_step_equals_the_whole_sequence(init):
     layer = PositionalEncoding(**init)
     whole = layer(INPUTS)
     for t in range(9):
-        step = layer(INPUTS[:, t:t + 1], start_index=tf.constant(t))
-        np.testing.assert_allclose(step, whole[:, t:t + 1], atol=1e-6)
+        step = layer(INPUTS[:, t : t + 1], start_index=tf.constant(t))
+        np.testing.assert_allclose(step, whole[:, t : t + 1], atol=1e-6)
 
 
 def test_learned_table_rows_are_added():

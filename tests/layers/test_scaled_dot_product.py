@@ -19,21 +19,28 @@ ATTENTION_MASK = RNG.random((4, 5, 6)) > 0.25
 
 
 def test_harness(tmp_path):
-    run_layer_test(ScaledDotProduct, dict(dropout=0.1),
-                   dict(query=QUERY, key=KEY, value=VALUE, value_mask=VALUE_MASK),
-                   call_kwargs=dict(use_causal_mask=True), tmp_path=str(tmp_path),
-                   expected_output_shape=(4, 5, 3))
+    run_layer_test(
+        ScaledDotProduct,
+        dict(dropout=0.1),
+        dict(query=QUERY, key=KEY, value=VALUE, value_mask=VALUE_MASK),
+        call_kwargs=dict(use_causal_mask=True),
+        tmp_path=str(tmp_path),
+        expected_output_shape=(4, 5, 3),
+    )
 
 
 MASK_KINDS = ("query_mask", "key_mask", "value_mask", "mask", "causal")
 
 
-@pytest.mark.parametrize("kinds", [c for r in range(len(MASK_KINDS) + 1) for c in itertools.combinations(MASK_KINDS, r)])
+@pytest.mark.parametrize(
+    "kinds", [c for r in range(len(MASK_KINDS) + 1) for c in itertools.combinations(MASK_KINDS, r)]
+)
 def test_every_mask_combination_against_numpy(kinds):
     given = dict(query_mask=QUERY_MASK, key_mask=KEY_MASK, value_mask=VALUE_MASK, mask=ATTENTION_MASK)
     kwargs = {k: given[k] for k in kinds if k != "causal"}
-    out, weights = ScaledDotProduct()(QUERY, KEY, VALUE, use_causal_mask="causal" in kinds,
-                                      return_attention_scores=True, **kwargs)
+    out, weights = ScaledDotProduct()(
+        QUERY, KEY, VALUE, use_causal_mask="causal" in kinds, return_attention_scores=True, **kwargs
+    )
     combined = np.ones((4, 5, 6), bool)
     if "query_mask" in kinds:
         combined &= QUERY_MASK[:, :, None]
@@ -50,8 +57,9 @@ def test_every_mask_combination_against_numpy(kinds):
 def test_multi_head_inputs_with_a_padding_mask_and_a_head_mask():
     query, key, value = (RNG.normal(size=s).astype("float32") for s in ((2, 5, 4, 8), (2, 6, 2, 8), (2, 6, 2, 3)))
     head_mask = RNG.random((2, 4, 5, 6)) > 0.3
-    out, weights = ScaledDotProduct(scale=0.5)(query, key, value, value_mask=VALUE_MASK[:2], mask=head_mask,
-                                               return_attention_scores=True)
+    out, weights = ScaledDotProduct(scale=0.5)(
+        query, key, value, value_mask=VALUE_MASK[:2], mask=head_mask, return_attention_scores=True
+    )
     combined = head_mask & VALUE_MASK[:2, None, None, :]
     ref_out, ref_weights = reference.multi_head_attention(query, key, value, combined, scale=0.5)
     np.testing.assert_allclose(out, ref_out, atol=1e-5)

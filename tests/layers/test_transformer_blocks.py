@@ -21,14 +21,23 @@ def _paths(layer):
 
 
 def test_encoder_harness(tmp_path):
-    run_layer_test(TransformerEncoder, dict(intermediate_dim=16, num_heads=2, dropout=0.1),
-                   dict(inputs=X, padding_mask=PAD), tmp_path=str(tmp_path), expected_output_shape=(4, 6, 8))
+    run_layer_test(
+        TransformerEncoder,
+        dict(intermediate_dim=16, num_heads=2, dropout=0.1),
+        dict(inputs=X, padding_mask=PAD),
+        tmp_path=str(tmp_path),
+        expected_output_shape=(4, 6, 8),
+    )
 
 
 def test_decoder_harness(tmp_path):
-    run_layer_test(TransformerDecoder, dict(intermediate_dim=16, num_heads=2, normalize_first=True),
-                   dict(decoder_sequence=X, encoder_sequence=ENCODED, encoder_padding_mask=ENCODER_PAD),
-                   tmp_path=str(tmp_path), expected_output_shape=(4, 6, 8))
+    run_layer_test(
+        TransformerDecoder,
+        dict(intermediate_dim=16, num_heads=2, normalize_first=True),
+        dict(decoder_sequence=X, encoder_sequence=ENCODED, encoder_padding_mask=ENCODER_PAD),
+        tmp_path=str(tmp_path),
+        expected_output_shape=(4, 6, 8),
+    )
 
 
 @pytest.mark.parametrize("normalize_first", [False, True])
@@ -76,17 +85,27 @@ def test_cached_decode_equals_full_call_and_keras_hub_and_returns_scores():
     for t in range(6):
         cross_index = 0 if t == 0 else None
         out, self_cache, cross_cache, self_scores, cross_scores = ours(
-            X[:, t:t + 1], ENCODED, self_attention_cache=caches[0], self_attention_cache_update_index=t,
-            cross_attention_cache=caches[1], cross_attention_cache_update_index=cross_index,
-            return_attention_scores=True)
+            X[:, t : t + 1],
+            ENCODED,
+            self_attention_cache=caches[0],
+            self_attention_cache_update_index=t,
+            cross_attention_cache=caches[1],
+            cross_attention_cache_update_index=cross_index,
+            return_attention_scores=True,
+        )
         ref, *hub_caches = theirs(
-            X[:, t:t + 1], ENCODED, self_attention_cache=hub_caches[0], self_attention_cache_update_index=t,
-            cross_attention_cache=hub_caches[1], cross_attention_cache_update_index=cross_index)
+            X[:, t : t + 1],
+            ENCODED,
+            self_attention_cache=hub_caches[0],
+            self_attention_cache_update_index=t,
+            cross_attention_cache=hub_caches[1],
+            cross_attention_cache_update_index=cross_index,
+        )
         caches = [self_cache, cross_cache]
-        np.testing.assert_allclose(out, full[:, t:t + 1], atol=1e-5)
+        np.testing.assert_allclose(out, full[:, t : t + 1], atol=1e-5)
         np.testing.assert_allclose(out, ref, atol=1e-5)
-        np.testing.assert_allclose(self_scores, full_self[:, :, t:t + 1], atol=1e-6)
-        np.testing.assert_allclose(cross_scores, full_cross[:, :, t:t + 1], atol=1e-6)
+        np.testing.assert_allclose(self_scores, full_self[:, :, t : t + 1], atol=1e-6)
+        np.testing.assert_allclose(cross_scores, full_cross[:, :, t : t + 1], atol=1e-6)
 
 
 def test_compute_cross_attention_cache_serves_every_step():
@@ -98,9 +117,13 @@ def test_compute_cross_attention_cache_serves_every_step():
     self_cache = np.zeros((4, 2, 6, 2, 4), "float32")
     for t in range(6):
         out, self_cache, same = decoder(
-            X[:, t:t + 1], ENCODED, self_attention_cache=self_cache, self_attention_cache_update_index=t,
-            cross_attention_cache=cross)
-        np.testing.assert_allclose(out, full[:, t:t + 1], atol=1e-5)
+            X[:, t : t + 1],
+            ENCODED,
+            self_attention_cache=self_cache,
+            self_attention_cache_update_index=t,
+            cross_attention_cache=cross,
+        )
+        np.testing.assert_allclose(out, full[:, t : t + 1], atol=1e-5)
         np.testing.assert_array_equal(same, cross)
 
 
@@ -113,7 +136,7 @@ def test_decoder_causality_proven_by_gradients():
         totals = [tf.reduce_sum(out[:, i]) for i in range(6)]
     for i, total in enumerate(totals):
         grad = np.abs(np.asarray(tape.gradient(total, inputs))).sum(axis=(0, 2))
-        assert np.all(grad[i + 1:] == 0) and np.all(grad[: i + 1] > 0), (i, grad)
+        assert np.all(grad[i + 1 :] == 0) and np.all(grad[: i + 1] > 0), (i, grad)
 
 
 def test_implicit_mask_is_the_padding_mask():
@@ -136,8 +159,18 @@ def test_implicit_mask_is_the_padding_mask():
         (TransformerEncoder, dict(intermediate_dim=8, num_heads=3), dict(inputs=X), "num_heads"),
         (TransformerEncoder, dict(intermediate_dim=8, num_heads=2), dict(inputs=X[0]), "inputs"),
         (TransformerEncoder, dict(intermediate_dim=8, num_heads=2), dict(inputs=X, padding_mask=PAD[:, :5]), "mask"),
-        (TransformerDecoder, dict(intermediate_dim=8, num_heads=2), dict(decoder_sequence=X, encoder_sequence=ENCODED[:2]), "batch size"),
-        (TransformerDecoder, dict(intermediate_dim=8, num_heads=2), dict(decoder_sequence=X, decoder_attention_mask=ATTENTION[:, :, :5]), "attention_mask"),
+        (
+            TransformerDecoder,
+            dict(intermediate_dim=8, num_heads=2),
+            dict(decoder_sequence=X, encoder_sequence=ENCODED[:2]),
+            "batch size",
+        ),
+        (
+            TransformerDecoder,
+            dict(intermediate_dim=8, num_heads=2),
+            dict(decoder_sequence=X, decoder_attention_mask=ATTENTION[:, :, :5]),
+            "attention_mask",
+        ),
     ],
 )
 def test_bad_input(cls, init, call, argument):
@@ -164,10 +197,18 @@ def test_output_shapes_and_specs_match_the_call(policy):
     for layer, spec_args, spec_kwargs, call_args, call_kwargs in [
         (encoder, symbolic[:1], {}, (x,), {}),
         (decoder, symbolic, {}, (x, source), {}),
-        (decoder, symbolic, dict(self_attention_cache=cache, cross_attention_cache=keras.KerasTensor((2, 2, 5, 2, 4))),
-         (x, source), dict(self_attention_cache=keras.ops.zeros((2, 2, 9, 2, 4)), self_attention_cache_update_index=0,
-                           cross_attention_cache=keras.ops.zeros((2, 2, 5, 2, 4)),
-                           cross_attention_cache_update_index=0)),
+        (
+            decoder,
+            symbolic,
+            dict(self_attention_cache=cache, cross_attention_cache=keras.KerasTensor((2, 2, 5, 2, 4))),
+            (x, source),
+            dict(
+                self_attention_cache=keras.ops.zeros((2, 2, 9, 2, 4)),
+                self_attention_cache_update_index=0,
+                cross_attention_cache=keras.ops.zeros((2, 2, 5, 2, 4)),
+                cross_attention_cache_update_index=0,
+            ),
+        ),
     ]:
         for scores in (False, True):
             specs = layer.compute_output_spec(*spec_args, return_attention_scores=scores, **spec_kwargs)

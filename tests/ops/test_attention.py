@@ -13,14 +13,16 @@ RNG = np.random.default_rng(0)
 
 
 def _qkv(batch=2, q_len=5, k_len=7, heads=4, kv_heads=2, depth=8, value_depth=3):
-    return (RNG.normal(size=(batch, q_len, heads, depth)).astype("float32"),
-            RNG.normal(size=(batch, k_len, kv_heads, depth)).astype("float32"),
-            RNG.normal(size=(batch, k_len, kv_heads, value_depth)).astype("float32"))
+    return (
+        RNG.normal(size=(batch, q_len, heads, depth)).astype("float32"),
+        RNG.normal(size=(batch, k_len, kv_heads, depth)).astype("float32"),
+        RNG.normal(size=(batch, k_len, kv_heads, value_depth)).astype("float32"),
+    )
 
 
 def test_hand_case_two_keys():
     # One query, two keys: scores (q·k)/√2 = (1, 0) -> weights (e/(e+1), 1/(e+1)).
-    query = np.array([[[2 ** 0.5, 0.0]]], "float32")
+    query = np.array([[[2**0.5, 0.0]]], "float32")
     key = np.array([[[1.0, 0.0], [0.0, 1.0]]], "float32")
     value = np.array([[[10.0], [20.0]]], "float32")
     out, weights = ops.scaled_dot_product_attention(query, key, value, return_attention_scores=True)
@@ -36,8 +38,13 @@ def test_multi_head_and_grouped_query_against_numpy(mask_rank, causal):
     shapes = {2: (2, 7), 3: (2, 5, 7), 4: (2, 4, 5, 7)}
     mask = None if mask_rank is None else RNG.random(shapes[mask_rank]) > 0.3
     out, weights = ops.scaled_dot_product_attention(
-        query, key, value, mask=mask, is_causal=causal, scale=0.3, return_attention_scores=True)
-    ref_mask = None if mask is None else {2: lambda m: m[:, None, None], 3: lambda m: m[:, None], 4: lambda m: m}[mask_rank](mask)
+        query, key, value, mask=mask, is_causal=causal, scale=0.3, return_attention_scores=True
+    )
+    ref_mask = (
+        None
+        if mask is None
+        else {2: lambda m: m[:, None, None], 3: lambda m: m[:, None], 4: lambda m: m}[mask_rank](mask)
+    )
     ref_out, ref_weights = reference.multi_head_attention(query, key, value, ref_mask, causal, 0.3)
     np.testing.assert_allclose(out, ref_out, atol=1e-5)
     np.testing.assert_allclose(weights, ref_weights, atol=1e-6)
@@ -79,8 +86,10 @@ def test_gradients_match_plain_tensorflow():
     mask = tf.constant(RNG.random((2, 1, 5, 7)) > 0.3) | tf.eye(5, 7, dtype=tf.bool)
     upstream = tf.constant(RNG.normal(size=(2, 5, 4, 3)).astype("float32"))
     grads = []
-    for fn in (lambda q, k, v: ops.scaled_dot_product_attention(q, k, v, mask=mask),
-               lambda q, k, v: _dense_reference_tf(q, k, v, mask)):
+    for fn in (
+        lambda q, k, v: ops.scaled_dot_product_attention(q, k, v, mask=mask),
+        lambda q, k, v: _dense_reference_tf(q, k, v, mask),
+    ):
         with tf.GradientTape() as tape:
             tape.watch([query, key, value])
             loss = tf.reduce_sum(fn(query, key, value) * upstream)
@@ -125,11 +134,12 @@ def test_local_window_with_gaussian_against_numpy():
     query, key, value = RNG.normal(size=(1, 2, 4)), RNG.normal(size=(1, 8, 4)), RNG.normal(size=(1, 8, 3))
     centers = np.array([[1.5, 5.0]])
     f32 = lambda x: np.asarray(x, "float32")
-    context, weights = ops.dot_attention(f32(query), f32(key), f32(value), window_centers=centers,
-                                         window=2, gaussian=True)
+    context, weights = ops.dot_attention(
+        f32(query), f32(key), f32(value), window_centers=centers, window=2, gaussian=True
+    )
     positions = np.arange(8)
     in_window = np.abs(positions[None, None] - centers[..., None]) <= 2
-    gauss = np.exp(-((positions[None, None] - centers[..., None]) ** 2) / (2 * 1.0 ** 2))
+    gauss = np.exp(-((positions[None, None] - centers[..., None]) ** 2) / (2 * 1.0**2))
     ref_weights = reference.softmax(query @ key.transpose(0, 2, 1), in_window) * gauss
     np.testing.assert_allclose(weights, ref_weights, atol=1e-6)
     np.testing.assert_allclose(context, ref_weights @ value, atol=1e-5)
@@ -137,8 +147,9 @@ def test_local_window_with_gaussian_against_numpy():
 
 
 def _dense(query, key, value, *, is_causal):
-    return ops.attention._dense_kernel.fn(query, key, value, None, None, None, None, None, None,
-                                          is_causal=is_causal, window=None, return_weights=False)
+    return ops.attention._dense_kernel.fn(
+        query, key, value, None, None, None, None, None, None, is_causal=is_causal, window=None, return_weights=False
+    )
 
 
 def test_a_compiled_kernel_is_traced_once_across_batch_sizes_and_lengths():
@@ -156,8 +167,11 @@ def _graph_of_a_caller(call):
     """(functions marked for XLA, op types) of a non-XLA graph that runs `call(q, k, v)`."""
     query, key, value = (tf.constant(x) for x in _qkv())
     graph = tf.function(call, jit_compile=False).get_concrete_function(query, key, value).graph
-    marked = [f.signature.name for f in graph.as_graph_def().library.function
-              if f.attr.get("_XlaMustCompile") is not None and f.attr["_XlaMustCompile"].b]
+    marked = [
+        f.signature.name
+        for f in graph.as_graph_def().library.function
+        if f.attr.get("_XlaMustCompile") is not None and f.attr["_XlaMustCompile"].b
+    ]
     return marked, {op.type for op in graph.get_operations()}
 
 
@@ -168,8 +182,9 @@ def test_the_policy_decides_which_kernels_compile_with_xla(compile, compiled):
     assert bool(marked) == compiled
     assert ("Einsum" in op_types) == (not compiled)  # else its ops sit in the caller's graph
     # The causal online tiles compile under "auto" (on a CPU, where it measured faster).
-    causal, _ = _graph_of_a_caller(lambda q, k, v: ops.scaled_dot_product_attention(
-        q, k, v, is_causal=True, flash_attention=True, policy=policy))
+    causal, _ = _graph_of_a_caller(
+        lambda q, k, v: ops.scaled_dot_product_attention(q, k, v, is_causal=True, flash_attention=True, policy=policy)
+    )
     assert bool(causal) == (compile != "never")
 
 
@@ -182,12 +197,22 @@ def test_the_policy_decides_which_kernels_compile_with_xla(compile, compiled):
         (dict(query=np.ones((2, 3, 4)), key=np.ones((2, 5, 6)), value=np.ones((2, 5, 4))), "depth"),
         (dict(query=np.ones((2, 3, 4)), key=np.ones((2, 5, 4)), value=np.ones((2, 6, 4))), "sequence length"),
         (dict(query=np.ones((2, 3, 3, 4)), key=np.ones((2, 5, 2, 4)), value=np.ones((2, 5, 2, 4))), "multiple"),
-        (dict(query=np.ones((2, 3, 4)), key=np.ones((2, 5, 4)), value=np.ones((2, 5, 4)), mask=np.ones((2, 4), bool)), "mask"),
-        (dict(query=np.ones((2, 3, 4)), key=np.ones((2, 5, 4)), value=np.ones((2, 5, 4)), dropout_rate=1.0), "dropout_rate"),
+        (
+            dict(
+                query=np.ones((2, 3, 4)), key=np.ones((2, 5, 4)), value=np.ones((2, 5, 4)), mask=np.ones((2, 4), bool)
+            ),
+            "mask",
+        ),
+        (
+            dict(query=np.ones((2, 3, 4)), key=np.ones((2, 5, 4)), value=np.ones((2, 5, 4)), dropout_rate=1.0),
+            "dropout_rate",
+        ),
     ],
 )
 def test_bad_input_raises_value_error_naming_it(kwargs, argument):
-    kwargs = {k: (v.astype("float32") if isinstance(v, np.ndarray) and v.dtype != bool else v) for k, v in kwargs.items()}
+    kwargs = {
+        k: (v.astype("float32") if isinstance(v, np.ndarray) and v.dtype != bool else v) for k, v in kwargs.items()
+    }
     with pytest.raises(ValueError, match=argument):
         ops.scaled_dot_product_attention(**kwargs)
 

@@ -23,9 +23,11 @@ TILES = [("online", False), ("online", True), ("whole_rows", False), ("causal_ro
 
 
 # Tiles of 4 queries: whole rows (any S fits), 4 x 8 online tiles, or causal rows of 4.
-TINY = {"online": ops.AttentionPolicy(row_scores=1, causal_tiles=(4, 8), online_tiles=(4, 8)),
-        "whole_rows": ops.AttentionPolicy(row_scores=4 * S, min_row_block=4),
-        "causal_rows": ops.AttentionPolicy(causal_kind="rows", causal_rows=4)}
+TINY = {
+    "online": ops.AttentionPolicy(row_scores=1, causal_tiles=(4, 8), online_tiles=(4, 8)),
+    "whole_rows": ops.AttentionPolicy(row_scores=4 * S, min_row_block=4),
+    "causal_rows": ops.AttentionPolicy(causal_kind="rows", causal_rows=4),
+}
 
 
 def use_tiny_tiles(tiles):
@@ -33,8 +35,11 @@ def use_tiny_tiles(tiles):
 
 
 def _inputs(dtype="float32"):
-    return (tf.constant(RNG.normal(size=(B, T, H, D)), dtype), tf.constant(RNG.normal(size=(B, S, K, D)), dtype),
-            tf.constant(RNG.normal(size=(B, S, K, DV)), dtype))
+    return (
+        tf.constant(RNG.normal(size=(B, T, H, D)), dtype),
+        tf.constant(RNG.normal(size=(B, S, K, D)), dtype),
+        tf.constant(RNG.normal(size=(B, S, K, DV)), dtype),
+    )
 
 
 def _masks():
@@ -48,8 +53,7 @@ def _masks():
 def _output_and_gradients(flash, query, key, value, mask, causal):
     with tf.GradientTape() as tape:
         tape.watch([query, key, value])
-        output = ops.scaled_dot_product_attention(query, key, value, mask=mask, is_causal=causal,
-                                                  flash_attention=flash)
+        output = ops.scaled_dot_product_attention(query, key, value, mask=mask, is_causal=causal, flash_attention=flash)
         loss = tf.reduce_sum(output * tf.sin(output))  # a non-uniform upstream gradient
     return output, tape.gradient(loss, [query, key, value])
 
@@ -65,8 +69,11 @@ def test_outputs_and_gradients_equal_the_dense_path(tiles, causal, mask_kind):
     np.testing.assert_allclose(flash_output, dense_output, atol=1e-5, rtol=1e-5)
     for flash_grad, dense_grad in zip(flash_grads, dense_grads):
         np.testing.assert_allclose(flash_grad, dense_grad, atol=1e-5, rtol=1e-5)
-    ref_mask = None if mask is None else {2: lambda m: m[:, None, None], 3: lambda m: m[:, None],
-                                          4: lambda m: m}[mask.ndim](mask)
+    ref_mask = (
+        None
+        if mask is None
+        else {2: lambda m: m[:, None, None], 3: lambda m: m[:, None], 4: lambda m: m}[mask.ndim](mask)
+    )
     expected, _ = reference.multi_head_attention(query.numpy(), key.numpy(), value.numpy(), ref_mask, causal)
     np.testing.assert_allclose(flash_output, expected, atol=1e-5, rtol=1e-5)
     if mask_kind == "per_query":
@@ -74,8 +81,9 @@ def test_outputs_and_gradients_equal_the_dense_path(tiles, causal, mask_kind):
 
 
 def test_single_head_inputs_and_default_tiles():
-    query, key, value = (tf.constant(RNG.normal(size=shape), "float32")
-                         for shape in ((2, 300, 16), (2, 1100, 16), (2, 1100, 5)))
+    query, key, value = (
+        tf.constant(RNG.normal(size=shape), "float32") for shape in ((2, 300, 16), (2, 1100, 16), (2, 1100, 5))
+    )
     mask = np.arange(1100)[None, :] < np.array([1100, 700])[:, None]
     flash = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash_attention=True)
     dense = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash_attention=False)
@@ -113,8 +121,9 @@ def test_dispatch_picks_the_flash_path_only_above_the_threshold(monkeypatch):
         ops.scaled_dot_product_attention(query, key, value)  # at the threshold
         ops.scaled_dot_product_attention(query, key, value, is_causal=True, training=True)  # causal: tiles
         ops.scaled_dot_product_attention(query, key[:, :-1], value[:, :-1], flash_attention=True)  # forced
-    ops.scaled_dot_product_attention(query, key, value, training=True,
-                                     policy=dataclasses.replace(policy, training_budget=3 * 4 * B * H * T * S - 1))
+    ops.scaled_dot_product_attention(
+        query, key, value, training=True, policy=dataclasses.replace(policy, training_budget=3 * 4 * B * H * T * S - 1)
+    )
     assert calls[5:] == ["_flash_kernel"] * 4
 
 
@@ -148,8 +157,11 @@ def test_bad_input_raises_value_error_naming_it(kwargs, argument):
 def test_layers_reject_a_bad_flash_argument():
     from keras_seqattn import MultiHeadAttention, ScaledDotProduct, TransformerEncoder
 
-    for make in (lambda: MultiHeadAttention(2, 4, flash_attention=1), lambda: ScaledDotProduct(flash_attention="auto"),
-                 lambda: TransformerEncoder(8, 2, flash_attention=0)):
+    for make in (
+        lambda: MultiHeadAttention(2, 4, flash_attention=1),
+        lambda: ScaledDotProduct(flash_attention="auto"),
+        lambda: TransformerEncoder(8, 2, flash_attention=0),
+    ):
         with pytest.raises(ValueError, match="flash"):
             make()
 
@@ -184,8 +196,9 @@ def test_forward_backward_never_holds_a_score_matrix(causal, graph):
     # would leave its freed memory resident and hide the growth), so the causal kernel's XLA
     # compilation is counted too (about 190 MB in all; 80 MB without causality, whole rows). Without causality,
     # run eagerly, it grew by 650 MB when the tape recorded the loops' tiles.
-    result = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, "8192", causal, graph],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, "8192", causal, graph], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     grown_mb = float(result.stdout.strip().splitlines()[-1])
     assert grown_mb < 256, f"forward+backward grew the RSS by {grown_mb:.0f} MB"
@@ -215,10 +228,13 @@ def test_the_reported_size_one_key_axis_cases():
     query, key = np.ones((1, 1, 1, 1), "float32"), np.ones((1, 2, 1, 1), "float32")
     mask = np.ones((1, 1), bool)
     for flash in (True, False):
-        np.testing.assert_allclose(ops.scaled_dot_product_attention(query, key, key, mask=mask, is_causal=True,
-                                                                    flash_attention=flash), [[[[1.0]]]])
-    from keras_seqattn import MultiHeadAttention, ScaledDotProduct
+        np.testing.assert_allclose(
+            ops.scaled_dot_product_attention(query, key, key, mask=mask, is_causal=True, flash_attention=flash),
+            [[[[1.0]]]],
+        )
     import keras
+
+    from keras_seqattn import MultiHeadAttention, ScaledDotProduct
 
     # At T·S = 1024², the default dispatch takes the flash path: a query mask alone is (B, T, 1).
     x = RNG.normal(size=(1, 1024, 8)).astype("float32")
@@ -232,15 +248,18 @@ def test_the_reported_size_one_key_axis_cases():
     layer.flash_attention = None
     np.testing.assert_allclose(blocked, layer(masked, masked, use_causal_mask=True), atol=1e-5)
     attend = ScaledDotProduct()
-    np.testing.assert_allclose(attend(x, x, x, query_mask=query_mask, use_causal_mask=True),
-                               ScaledDotProduct(flash_attention=False)(x, x, x, query_mask=query_mask, use_causal_mask=True),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        attend(x, x, x, query_mask=query_mask, use_causal_mask=True),
+        ScaledDotProduct(flash_attention=False)(x, x, x, query_mask=query_mask, use_causal_mask=True),
+        atol=1e-5,
+    )
 
 
 def test_online_tiles_beyond_whole_rows_take_size_one_key_axes():
     # Keys too long for whole rows of 64 queries: the non-causal path's online tiles.
-    query, key, value = (tf.constant(RNG.normal(size=s), "float32") for s in ((1, 4, 1, 4), (1, 20000, 1, 4),
-                                                                              (1, 20000, 1, 2)))
+    query, key, value = (
+        tf.constant(RNG.normal(size=s), "float32") for s in ((1, 4, 1, 4), (1, 20000, 1, 4), (1, 20000, 1, 2))
+    )
     assert ops.get_policy().plan(4, 20000, flash_attention=True).blocks[1] is not None
     mask = np.array([[[[True]], [[False]], [[True]], [[True]]]]).reshape(1, 1, 4, 1)
     flash = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash_attention=True)

@@ -25,8 +25,9 @@ def _recursive(choose, previous):
 
 def _hard_scan(choose, start):
     """Scan from `start` to the first position with p > 0.5 (-1 when none)."""
-    return [next((j for j in range(s, len(row)) if row[j] > 0.5), -1) if s >= 0 else -1
-            for row, s in zip(choose, start)]
+    return [
+        next((j for j in range(s, len(row)) if row[j] > 0.5), -1) if s >= 0 else -1 for row, s in zip(choose, start)
+    ]
 
 
 def test_expected_alignment_equals_the_recursion():
@@ -35,8 +36,9 @@ def test_expected_alignment_equals_the_recursion():
     choose = 1 / (1 + np.exp(-scores))
     np.testing.assert_allclose(monotonic_alignment(scores, previous), _recursive(choose, previous), atol=1e-6)
     mask = np.arange(9)[None] < np.array([9, 6, 3, 1])[:, None]
-    np.testing.assert_allclose(monotonic_alignment(scores, previous, mask),
-                               _recursive(np.where(mask, choose, 0.0), previous), atol=1e-6)
+    np.testing.assert_allclose(
+        monotonic_alignment(scores, previous, mask), _recursive(np.where(mask, choose, 0.0), previous), atol=1e-6
+    )
 
 
 def test_hard_alignment_scans_forward_from_the_previous_position():
@@ -56,18 +58,25 @@ def test_hard_alignment_scans_forward_from_the_previous_position():
 def test_nearly_binary_probabilities_make_the_expected_alignment_hard():
     scores = np.where(RNG.random((4, 7)) > 0.6, 30.0, -30.0)
     previous = np.eye(7)[[0, 1, 3, 6]]
-    np.testing.assert_allclose(monotonic_alignment(scores, previous),
-                               monotonic_alignment(scores, previous, hard=True), atol=1e-6)
+    np.testing.assert_allclose(
+        monotonic_alignment(scores, previous), monotonic_alignment(scores, previous, hard=True), atol=1e-6
+    )
 
 
-@pytest.mark.parametrize("attention", [lambda: BahdanauAttention(6, normalize=True, monotonic=True, score_bias_init=-1.0),
-                                       lambda: LuongAttention("general", scale=True, monotonic=True)])
+@pytest.mark.parametrize(
+    "attention",
+    [
+        lambda: BahdanauAttention(6, normalize=True, monotonic=True, score_bias_init=-1.0),
+        lambda: LuongAttention("general", scale=True, monotonic=True),
+    ],
+)
 def test_monotonic_decoder(attention):
     target = RNG.integers(0, 9, size=(3, 6)).astype("int32")
     encoded = RNG.normal(size=(3, 8, 5)).astype("float32")
     mask = np.arange(8)[None] < np.array([8, 5, 2])[:, None]
-    decoder = AttentionDecoder(keras.layers.GRUCell(5), attention(), vocabulary_size=9, embedding_dim=4,
-                               attention_style="luong")
+    decoder = AttentionDecoder(
+        keras.layers.GRUCell(5), attention(), vocabulary_size=9, embedding_dim=4, attention_style="luong"
+    )
     # Training: expected alignments, differentiable; they never attend to padding.
     with tf.GradientTape() as tape:
         logits, expected = decoder(target, encoded, encoder_mask=mask, return_attention_scores=True, training=True)
@@ -93,24 +102,33 @@ def test_monotonic_decoder(attention):
         np.testing.assert_array_equal(state["attention"], hard[:, t])
 
 
-@pytest.mark.parametrize("call, argument", [
-    (dict(query=np.zeros((2, 3, 4), "float32")), "previous_alignment"),
-    (dict(previous_alignment=None), "previous_alignment"),
-    (dict(previous_alignment=np.zeros((2, 5), "float32")), "previous_alignment"),
-])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (dict(query=np.zeros((2, 3, 4), "float32")), "previous_alignment"),
+        (dict(previous_alignment=None), "previous_alignment"),
+        (dict(previous_alignment=np.zeros((2, 5), "float32")), "previous_alignment"),
+    ],
+)
 def test_monotonic_bad_input(call, argument):
     layer = BahdanauAttention(4, monotonic=True)
-    inputs = dict(query=np.zeros((2, 4), "float32"), value=np.zeros((2, 6, 3), "float32"),
-                  previous_alignment=np.eye(6, dtype="float32")[[0, 0]])
+    inputs = dict(
+        query=np.zeros((2, 4), "float32"),
+        value=np.zeros((2, 6, 3), "float32"),
+        previous_alignment=np.eye(6, dtype="float32")[[0, 0]],
+    )
     with pytest.raises(ValueError, match=argument):
         layer(**{**inputs, **call})
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    (dict(sigmoid_noise=-1.0), "sigmoid_noise"),
-    (dict(score_bias_init="low"), "score_bias_init"),
-    (dict(dropout=0.1), "dropout"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(sigmoid_noise=-1.0), "sigmoid_noise"),
+        (dict(score_bias_init="low"), "score_bias_init"),
+        (dict(dropout=0.1), "dropout"),
+    ],
+)
 def test_monotonic_bad_arguments(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         BahdanauAttention(4, monotonic=True, **kwargs)
@@ -118,11 +136,19 @@ def test_monotonic_bad_arguments(kwargs, argument):
         LuongAttention(monotonic=True, window=2)
 
 
-@pytest.mark.parametrize("layer_cls, kwargs", [(BahdanauAttention, dict(units=8)),
-                                               (LuongAttention, dict(score_mode="concat", units=8))])
+@pytest.mark.parametrize(
+    "layer_cls, kwargs", [(BahdanauAttention, dict(units=8)), (LuongAttention, dict(score_mode="concat", units=8))]
+)
 def test_monotonic_harness(layer_cls, kwargs, tmp_path):
     previous = RNG.dirichlet(np.ones(7), size=4).astype("float32")
-    run_layer_test(layer_cls, dict(kwargs, monotonic=True, sigmoid_noise=1.0, score_bias_init=-1.0),
-                   dict(query=RNG.normal(size=(4, 6)).astype("float32"),
-                        value=RNG.normal(size=(4, 7, 5)).astype("float32"), previous_alignment=previous),
-                   tmp_path=str(tmp_path), expected_output_shape=(4, 5))
+    run_layer_test(
+        layer_cls,
+        dict(kwargs, monotonic=True, sigmoid_noise=1.0, score_bias_init=-1.0),
+        dict(
+            query=RNG.normal(size=(4, 6)).astype("float32"),
+            value=RNG.normal(size=(4, 7, 5)).astype("float32"),
+            previous_alignment=previous,
+        ),
+        tmp_path=str(tmp_path),
+        expected_output_shape=(4, 5),
+    )

@@ -36,9 +36,9 @@ _SCRIPT = textwrap.dedent("""
 
     refused = {
         "AttentionDecoder": lambda: AttentionDecoder(keras.layers.GRUCell(4), ksa.BahdanauAttention(4), 5, 3),
-        "greedy_search": lambda: greedy_search(lambda t, s, i: (np.zeros((1, 3)), s), {}, [1], end_id=0, max_length=3),
-        "sample_search": lambda: sample_search(lambda t, s, i: (np.zeros((1, 3)), s), {}, [1], end_id=0, max_length=3),
-        "beam_search": lambda: beam_search(lambda t, s, i: (np.zeros((2, 3)), s), {}, [1], end_id=0, beam_width=2,
+        "GreedySampler": lambda: greedy_search(lambda t, s, i: (np.zeros((1, 3)), s), {}, [1], end_id=0, max_length=3),
+        "RandomSampler": lambda: sample_search(lambda t, s, i: (np.zeros((1, 3)), s), {}, [1], end_id=0, max_length=3),
+        "BeamSampler": lambda: beam_search(lambda t, s, i: (np.zeros((2, 3)), s), {}, [1], end_id=0, beam_width=2,
                                                    max_length=3),
         "export_translator": lambda: export_translator(None, "unused", None, None, 4, 4),
         "flash_attention=True": lambda: ksa.ops.scaled_dot_product_attention(x, x, x, flash_attention=True),
@@ -57,8 +57,12 @@ _SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("backend", ["jax", "numpy"])
 def test_layers_run_and_tensorflow_parts_refuse_on_other_backends(backend, tmp_path):
     path, expected = str(tmp_path / "model.keras"), str(tmp_path / "expected.npy")
-    result = subprocess.run([sys.executable, "-c", _SCRIPT, path, expected], capture_output=True, text=True,
-                            env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, path, expected],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert result.returncode == 0 and "checked" in result.stdout, result.stderr[-3000:]
 
     import keras
@@ -108,8 +112,12 @@ _ON_BACKEND = _CASES + textwrap.dedent("""
 @pytest.mark.parametrize("backend", ["jax", "numpy"])
 def test_every_layer_computes_on_another_backend_what_it_computes_on_tensorflow(backend, tmp_path):
     path = str(tmp_path / "results.npz")
-    result = subprocess.run([sys.executable, "-c", _ON_BACKEND, path], capture_output=True, text=True,
-                            env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = subprocess.run(
+        [sys.executable, "-c", _ON_BACKEND, path],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert result.returncode == 0 and "computed" in result.stdout, result.stderr[-3000:]
     theirs = dict(np.load(path))
     namespace = {}

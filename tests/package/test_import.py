@@ -6,12 +6,15 @@ import sys
 import textwrap
 
 import keras
-import numpy as np
 
 
 def _run(code, *args):
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -38,13 +41,17 @@ def test_a_saved_attention_decoder_loads_after_the_package_import(tmp_path):
     from keras_seqattn.seq2seq import AttentionDecoder
 
     target, source = keras.Input((None,), dtype="int32"), keras.Input((None, 6))
-    logits = AttentionDecoder(keras.layers.GRUCell(8), BahdanauAttention(4), vocabulary_size=7,
-                              embedding_dim=3)(target, source)
+    logits = AttentionDecoder(keras.layers.GRUCell(8), BahdanauAttention(4), vocabulary_size=7, embedding_dim=3)(
+        target, source
+    )
     path = str(tmp_path / "decoder.keras")
     keras.Model([target, source], logits).save(path)
-    out = _run("""
+    out = _run(
+        """
         import sys, keras, keras_seqattn
         model = keras.saving.load_model(sys.argv[1])
         print(type(model.layers[-1]).__name__, callable(keras_seqattn.decoding.greedy_search))
-    """, path)
+    """,
+        path,
+    )
     assert out.split() == ["AttentionDecoder", "True"]

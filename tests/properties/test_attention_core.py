@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from keras_seqattn import ops
 from tests import reference
 
-SETTINGS = settings(max_examples=100, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -24,11 +23,14 @@ def cases(draw):
     causal = draw(st.booleans())
     path = draw(st.sampled_from(["dense", "online", "causal_rows" if causal else "whole_rows"]))
     query_block, key_block = draw(st.sampled_from([1, 2, 4, 8, 16])), draw(st.sampled_from([1, 2, 4, 8, 16]))
-    policy = {"dense": ops.AttentionPolicy(),
-              "online": ops.AttentionPolicy(row_scores=1, causal_tiles=(query_block, key_block),
-                                            online_tiles=(query_block, key_block)),
-              "whole_rows": ops.AttentionPolicy(row_scores=query_block * k_len, min_row_block=query_block),
-              "causal_rows": ops.AttentionPolicy(causal_kind="rows", causal_rows=query_block)}[path]
+    policy = {
+        "dense": ops.AttentionPolicy(),
+        "online": ops.AttentionPolicy(
+            row_scores=1, causal_tiles=(query_block, key_block), online_tiles=(query_block, key_block)
+        ),
+        "whole_rows": ops.AttentionPolicy(row_scores=query_block * k_len, min_row_block=query_block),
+        "causal_rows": ops.AttentionPolicy(causal_kind="rows", causal_rows=query_block),
+    }[path]
     # A mask of rank 2 (batch, S), 3 (batch, T, S) or 4 (batch, heads, T, S), each axis full or 1.
     rank = draw(st.sampled_from([None, 2, 3, 4]))
     mask = None
@@ -45,13 +47,28 @@ def cases(draw):
     offset = draw(st.sampled_from([None, None, 0, 3]))
     if path in ("whole_rows", "causal_rows") and (window or slopes or bias_shape or offset is not None):
         path = "online"  # those run on online tiles
-        policy = ops.AttentionPolicy(row_scores=1, causal_tiles=(query_block, key_block),
-                                     online_tiles=(query_block, key_block))
+        policy = ops.AttentionPolicy(
+            row_scores=1, causal_tiles=(query_block, key_block), online_tiles=(query_block, key_block)
+        )
     seed = draw(st.integers(0, 2**31))
-    return dict(batch=batch, q_len=q_len, k_len=k_len, heads=heads, kv_heads=kv_heads, depth=depth,
-                value_depth=value_depth, causal=causal, path=path, policy=policy, mask=mask, seed=seed,
-                window=window, slopes=None if slopes is None else slopes / np.arange(1, heads + 1),
-                bias_shape=bias_shape, offset=offset)
+    return dict(
+        batch=batch,
+        q_len=q_len,
+        k_len=k_len,
+        heads=heads,
+        kv_heads=kv_heads,
+        depth=depth,
+        value_depth=value_depth,
+        causal=causal,
+        path=path,
+        policy=policy,
+        mask=mask,
+        seed=seed,
+        window=window,
+        slopes=None if slopes is None else slopes / np.arange(1, heads + 1),
+        bias_shape=bias_shape,
+        offset=offset,
+    )
 
 
 def _reference_mask(mask):
@@ -77,16 +94,25 @@ def test_outputs_and_gradients_match_numpy(case):
     with tf.GradientTape() as tape:
         tape.watch(tensors)
         output = ops.scaled_dot_product_attention(
-            *tensors[:3], mask=mask, is_causal=causal, flash_attention=case["path"] != "dense", policy=case["policy"],
-            bias=None if bias is None else tensors[3], alibi_slopes=case["slopes"], window=case["window"],
-            query_offset=case["offset"])
+            *tensors[:3],
+            mask=mask,
+            is_causal=causal,
+            flash_attention=case["path"] != "dense",
+            policy=case["policy"],
+            bias=None if bias is None else tensors[3],
+            alibi_slopes=case["slopes"],
+            window=case["window"],
+            query_offset=case["offset"],
+        )
     gradients = tape.gradient(output, tensors, output_gradients=tf.constant(d_output))
 
-    expected, _ = reference.multi_head_attention(query, key, value, _reference_mask(mask), causal, bias=bias,
-                                                 **positions)
+    expected, _ = reference.multi_head_attention(
+        query, key, value, _reference_mask(mask), causal, bias=bias, **positions
+    )
     np.testing.assert_allclose(output, expected, atol=2e-5, rtol=1e-4)
     *expected_gradients, d_scores = reference.multi_head_attention_gradients(
-        query, key, value, d_output, _reference_mask(mask), causal, bias=bias, **positions)
+        query, key, value, d_output, _reference_mask(mask), causal, bias=bias, **positions
+    )
     if bias is not None:  # the bias's gradient: dS summed over the axes it broadcasts along
         axes = tuple(a for a, size in enumerate(bias.shape) if size == 1 and d_scores.shape[a] != 1)
         expected_gradients.append(d_scores.sum(axis=axes, keepdims=True))

@@ -18,27 +18,38 @@ STATE = RNG.normal(size=(3, HIDDEN)).astype("float32")
 
 
 def _decoder(cell=None, attention=None, **kwargs):
-    return AttentionDecoder(cell or keras.layers.GRUCell(HIDDEN), attention or BahdanauAttention(8),
-                            vocabulary_size=VOCAB, embedding_dim=EMBED, **kwargs)
+    return AttentionDecoder(
+        cell or keras.layers.GRUCell(HIDDEN),
+        attention or BahdanauAttention(8),
+        vocabulary_size=VOCAB,
+        embedding_dim=EMBED,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("style", ["bahdanau", "luong"])
 def test_harness(style, tmp_path):
-    kwargs = dict(cell=keras.layers.GRUCell(HIDDEN), attention=BahdanauAttention(8), vocabulary_size=VOCAB,
-                  embedding_dim=EMBED, attention_style=style)
+    kwargs = dict(
+        cell=keras.layers.GRUCell(HIDDEN),
+        attention=BahdanauAttention(8),
+        vocabulary_size=VOCAB,
+        embedding_dim=EMBED,
+        attention_style=style,
+    )
     if style == "luong":
-        kwargs.update(cell=keras.layers.LSTMCell(HIDDEN), attention=LuongAttention("general"),
-                      attention_layer_size=HIDDEN)
+        kwargs.update(
+            cell=keras.layers.LSTMCell(HIDDEN), attention=LuongAttention("general"), attention_layer_size=HIDDEN
+        )
     inputs = dict(target_ids=TARGET, encoder_outputs=ENCODED)
     if style == "bahdanau":
         inputs["encoder_state"] = STATE
-    run_layer_test(AttentionDecoder, kwargs, inputs, tmp_path=str(tmp_path),
-                   expected_output_shape=(3, 5, VOCAB))
+    run_layer_test(AttentionDecoder, kwargs, inputs, tmp_path=str(tmp_path), expected_output_shape=(3, 5, VOCAB))
 
 
 # NumPy reference of the decoder, written from the equations of the class docstring (which for
 # the Luong style are those of tensorflow-addons' AttentionWrapper) with a SimpleRNNCell,
 # h = tanh(x W + h U + b), so that every product is checked.
+
 
 def _np(v):
     return np.asarray(v, np.float64)
@@ -49,8 +60,9 @@ def _reference_attention(attention, query, memory, mask):
         v, bias = _np(attention.attention_v), None
         if attention.normalize:
             v, bias = _np(attention.attention_g) * v / np.linalg.norm(v), _np(attention.attention_b)
-        scores = reference.additive_scores(query[:, None] @ _np(attention.query_kernel),
-                                           memory @ _np(attention.key_kernel), v, bias)[:, 0]
+        scores = reference.additive_scores(
+            query[:, None] @ _np(attention.query_kernel), memory @ _np(attention.key_kernel), v, bias
+        )[:, 0]
     else:  # Luong "general": qᵀ W_a h, times g with scale
         scores = np.einsum("bd,bsd->bs", query, memory @ _np(attention.key_kernel))
         if attention.scale:
@@ -90,21 +102,28 @@ def _reference_decoder(decoder, target, memory, mask, h0):
 CONFIGURATIONS = {
     # Bahdanau et al.: query from the previous state, logits read [h; c].
     "bahdanau": dict(style="bahdanau", attention=lambda: BahdanauAttention(8)),
-    "bahdanau-normalized-projected": dict(style="bahdanau", attention=lambda: BahdanauAttention(8, normalize=True),
-                                          attention_layer_size=7),
+    "bahdanau-normalized-projected": dict(
+        style="bahdanau", attention=lambda: BahdanauAttention(8, normalize=True), attention_layer_size=7
+    ),
     # Luong et al.'s h̃ = tanh(W_c[h; c]) with input feeding.
-    "luong-tanh": dict(style="luong", attention=lambda: LuongAttention("general", scale=True),
-                       attention_layer_size=7),
+    "luong-tanh": dict(style="luong", attention=lambda: LuongAttention("general", scale=True), attention_layer_size=7),
     # tfa AttentionWrapper(cell, LuongAttention(scale=True), attention_layer_size=7): a linear W_c.
-    "tfa-luong-layer": dict(style="luong", attention=lambda: LuongAttention("general", scale=True),
-                            attention_layer_size=7, attention_activation=None),
+    "tfa-luong-layer": dict(
+        style="luong",
+        attention=lambda: LuongAttention("general", scale=True),
+        attention_layer_size=7,
+        attention_activation=None,
+    ),
     # tfa AttentionWrapper(cell, BahdanauAttention(normalize=True), attention_layer_size=7).
-    "tfa-bahdanau-layer": dict(style="luong", attention=lambda: BahdanauAttention(8, normalize=True),
-                               attention_layer_size=7, attention_activation=None),
+    "tfa-bahdanau-layer": dict(
+        style="luong",
+        attention=lambda: BahdanauAttention(8, normalize=True),
+        attention_layer_size=7,
+        attention_activation=None,
+    ),
     # tfa AttentionWrapper(cell, LuongAttention(), output_attention=False): the context is fed,
     # the cell output emitted.
-    "tfa-luong-context": dict(style="luong", attention=lambda: LuongAttention("general"),
-                              output_attention=False),
+    "tfa-luong-context": dict(style="luong", attention=lambda: LuongAttention("general"), output_attention=False),
 }
 
 
@@ -116,8 +135,9 @@ def test_numerics_against_numpy(name):
     decoder(TARGET, ENCODED, encoder_state=STATE)
     for v in decoder.weights:  # move every weight (g, b, biases) away from its initial value
         v.assign(RNG.normal(size=v.shape).astype("float32") * 0.5)
-    logits, alignments = decoder(TARGET, ENCODED, encoder_state=STATE, encoder_mask=ENCODER_MASK,
-                                 return_attention_scores=True)
+    logits, alignments = decoder(
+        TARGET, ENCODED, encoder_state=STATE, encoder_mask=ENCODER_MASK, return_attention_scores=True
+    )
     ref_logits, ref_alignments = _reference_decoder(decoder, TARGET, ENCODED, ENCODER_MASK, STATE)
     np.testing.assert_allclose(alignments, ref_alignments, atol=1e-5)
     np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-5)
@@ -126,9 +146,11 @@ def test_numerics_against_numpy(name):
 @pytest.mark.parametrize("style", ["bahdanau", "luong"])
 @pytest.mark.parametrize("cell", ["gru", "lstm", "stacked"])
 def test_steps_equal_the_teacher_forced_call(style, cell):
-    cell = {"gru": lambda: keras.layers.GRUCell(HIDDEN), "lstm": lambda: keras.layers.LSTMCell(HIDDEN),
-            "stacked": lambda: keras.layers.StackedRNNCells(
-                [keras.layers.GRUCell(HIDDEN), keras.layers.LSTMCell(HIDDEN)])}[cell]()
+    cell = {
+        "gru": lambda: keras.layers.GRUCell(HIDDEN),
+        "lstm": lambda: keras.layers.LSTMCell(HIDDEN),
+        "stacked": lambda: keras.layers.StackedRNNCells([keras.layers.GRUCell(HIDDEN), keras.layers.LSTMCell(HIDDEN)]),
+    }[cell]()
     decoder = _decoder(cell, LuongAttention("concat"), attention_style=style, attention_layer_size=7)
     logits, alignments = decoder(TARGET, ENCODED, encoder_mask=ENCODER_MASK, return_attention_scores=True)
     state = decoder.initial_state(tf.constant(ENCODED), encoder_mask=tf.constant(ENCODER_MASK))
@@ -152,7 +174,8 @@ def test_the_keras_mask_of_a_bidirectional_encoder_is_honoured():
     ids = keras.Input((None,), dtype="int32")
     target = keras.Input((None,), dtype="int32")
     encoded = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True))(
-        keras.layers.Embedding(10, 4, mask_zero=True)(ids))
+        keras.layers.Embedding(10, 4, mask_zero=True)(ids)
+    )
     decoder = _decoder()
     logits, alignments = decoder(target, encoded, return_attention_scores=True)
     model = keras.Model([ids, target], [logits, alignments])
@@ -204,15 +227,19 @@ def test_fit_trains_every_weight(dropout):
     data = tf.data.Dataset.from_tensor_slices(((TARGET, ENCODED), TARGET)).batch(3)
     before = []  # the weights once fit has built the model
     record = keras.callbacks.LambdaCallback(
-        on_train_begin=lambda logs: before.extend(w.numpy().copy() for w in model.trainable_weights))
+        on_train_begin=lambda logs: before.extend(w.numpy().copy() for w in model.trainable_weights)
+    )
     losses = model.fit(data, epochs=3, verbose=0, callbacks=[record]).history["loss"]
     assert np.all(np.isfinite(losses)) and (dropout or losses[-1] < losses[0])
     unchanged = [w.path for b, w in zip(before, model.trainable_weights) if np.array_equal(b, w.numpy())]
     assert not unchanged
     # The trained model computes with its current weights (no stale copy kept in a trace).
     evaluated = model.evaluate(data, verbose=0)
-    np.testing.assert_allclose(evaluated, float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
-        TARGET, model((TARGET, ENCODED)))), rtol=1e-5)
+    np.testing.assert_allclose(
+        evaluated,
+        float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(TARGET, model((TARGET, ENCODED)))),
+        rtol=1e-5,
+    )
     if dropout:
         first, second = model((TARGET, ENCODED), training=True), model((TARGET, ENCODED), training=True)
         assert not np.allclose(first, second)  # dropout is on while training
@@ -241,14 +268,16 @@ def test_plugs_into_greedy_sampling_and_beam_search(style):
     decoder(TARGET, ENCODED)
     state = decoder.initial_state(tf.constant(ENCODED), tf.constant(STATE), tf.constant(ENCODER_MASK))
     start = tf.constant([1, 1, 1])
-    sequences, scores, alignments = greedy_search(decoder.step, state, start, end_id=2, max_length=6,
-                                                  return_attention_scores=True)
+    sequences, scores, alignments = greedy_search(
+        decoder.step, state, start, end_id=2, max_length=6, return_attention_scores=True
+    )
     sampled = sample_search(decoder.step, state, start, end_id=2, max_length=6, seed=3, return_attention_scores=True)
     # Teacher-forcing the greedy or sampled output reproduces its alignments and its scores.
     for searched, searched_scores, searched_alignments in ((sequences, scores, alignments), sampled):
         inputs = np.concatenate([np.ones((3, 1), "int32"), searched.numpy()[:, :-1]], 1)
-        logits, forced = decoder(inputs, ENCODED, encoder_state=STATE, encoder_mask=ENCODER_MASK,
-                                 return_attention_scores=True)
+        logits, forced = decoder(
+            inputs, ENCODED, encoder_state=STATE, encoder_mask=ENCODER_MASK, return_attention_scores=True
+        )
         log_probs = tf.nn.log_softmax(logits).numpy()
         for row in range(3):
             tokens = list(searched.numpy()[row])
@@ -256,37 +285,46 @@ def test_plugs_into_greedy_sampling_and_beam_search(style):
             np.testing.assert_allclose(searched_alignments[row, :length], forced[row, :length], atol=1e-5)
             total = sum(log_probs[row, t, tokens[t]] for t in range(length))
             np.testing.assert_allclose(searched_scores[row], total, rtol=1e-5)
-    beams, beam_scores, beam_alignments = beam_search(decoder.step, state, start, end_id=2, beam_width=3,
-                                                      max_length=6, return_attention_scores=True)
+    beams, beam_scores, beam_alignments = beam_search(
+        decoder.step, state, start, end_id=2, beam_width=3, max_length=6, return_attention_scores=True
+    )
     assert beams.shape == (3, 3, 6) and beam_alignments.shape == (3, 3, 6, 7)
     assert np.all(np.asarray(beam_scores)[:, 0] >= np.asarray(scores) - 1e-5)
-    assert np.all(np.asarray(beam_alignments)[:, :, :, 1:][~ENCODER_MASK[:, None, None, 1:].repeat(3, 1)
-                                                           .repeat(6, 2)] == 0)
+    assert np.all(
+        np.asarray(beam_alignments)[:, :, :, 1:][~ENCODER_MASK[:, None, None, 1:].repeat(3, 1).repeat(6, 2)] == 0
+    )
 
 
-@pytest.mark.parametrize("init, argument", [
-    (dict(cell="gru"), "cell"),
-    (dict(attention=keras.layers.Dense(3)), "attention"),
-    (dict(vocabulary_size=0), "vocabulary_size"),
-    (dict(embedding_dim=2.5), "embedding_dim"),
-    (dict(attention_style="bahdanu"), "attention_style"),
-    (dict(attention_layer_size=-1), "attention_layer_size"),
-    (dict(sampling_probability=1.5), "sampling_probability"),
-])
+@pytest.mark.parametrize(
+    "init, argument",
+    [
+        (dict(cell="gru"), "cell"),
+        (dict(attention=keras.layers.Dense(3)), "attention"),
+        (dict(vocabulary_size=0), "vocabulary_size"),
+        (dict(embedding_dim=2.5), "embedding_dim"),
+        (dict(attention_style="bahdanu"), "attention_style"),
+        (dict(attention_layer_size=-1), "attention_layer_size"),
+        (dict(sampling_probability=1.5), "sampling_probability"),
+    ],
+)
 def test_bad_arguments(init, argument):
-    kwargs = dict(cell=keras.layers.GRUCell(HIDDEN), attention=BahdanauAttention(8), vocabulary_size=VOCAB,
-                  embedding_dim=EMBED)
+    kwargs = dict(
+        cell=keras.layers.GRUCell(HIDDEN), attention=BahdanauAttention(8), vocabulary_size=VOCAB, embedding_dim=EMBED
+    )
     with pytest.raises(ValueError, match=argument):
         AttentionDecoder(**{**kwargs, **init})
 
 
-@pytest.mark.parametrize("call, argument", [
-    (dict(target_ids=TARGET[0]), "target_ids"),
-    (dict(encoder_outputs=ENCODED[0]), "encoder_outputs"),
-    (dict(encoder_mask=ENCODER_MASK[:, :3]), "encoder_mask"),
-    (dict(encoder_state=np.zeros((3, HIDDEN + 1), "float32")), "encoder_state"),
-    (dict(target_ids=TARGET[:2]), "target_ids"),
-])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (dict(target_ids=TARGET[0]), "target_ids"),
+        (dict(encoder_outputs=ENCODED[0]), "encoder_outputs"),
+        (dict(encoder_mask=ENCODER_MASK[:, :3]), "encoder_mask"),
+        (dict(encoder_state=np.zeros((3, HIDDEN + 1), "float32")), "encoder_state"),
+        (dict(target_ids=TARGET[:2]), "target_ids"),
+    ],
+)
 def test_bad_input(call, argument):
     decoder = _decoder()
     with pytest.raises(ValueError, match=argument):
@@ -325,8 +363,9 @@ def test_stacked_cells_take_the_first_query_from_the_top_cell():
     decoder(TARGET, ENCODED, encoder_state=encoder_state)
     for v in decoder.weights:
         v.assign(RNG.normal(size=v.shape).astype("float32") * 0.5)
-    logits, alignments = decoder(TARGET, ENCODED, encoder_state=encoder_state, encoder_mask=ENCODER_MASK,
-                                 return_attention_scores=True)
+    logits, alignments = decoder(
+        TARGET, ENCODED, encoder_state=encoder_state, encoder_mask=ENCODER_MASK, return_attention_scores=True
+    )
     gru, lstm = cell.cells
     h1, h2, c2 = _np(bottom), _np(top_h), _np(top_c)
     expected_logits, expected_weights = [], []
@@ -355,8 +394,16 @@ class _DotAttention(keras.layers.Layer):
     def project_key(self, key):
         return keras.ops.matmul(key, self.kernel)
 
-    def call(self, query, value, value_mask=None, projected_key=None, return_attention_scores=False,
-             training=None, query_offset=0):
+    def call(
+        self,
+        query,
+        value,
+        value_mask=None,
+        projected_key=None,
+        return_attention_scores=False,
+        training=None,
+        query_offset=0,
+    ):
         self.offsets.append(query_offset)
         scores = keras.ops.einsum("bd,bsd->bs", query, projected_key)
         weights = keras.ops.where(value_mask, keras.ops.softmax(keras.ops.where(value_mask, scores, -1e9)), 0.0)
@@ -367,10 +414,11 @@ class _DotAttention(keras.layers.Layer):
 def test_any_attention_layer_with_the_protocol_plugs_in():
     decoder = _decoder(keras.layers.GRUCell(HIDDEN), _DotAttention())
     logits, alignments = decoder(TARGET, ENCODED, encoder_mask=ENCODER_MASK, return_attention_scores=True)
-    assert logits.shape == (3, 5, VOCAB) and np.all(np.asarray(alignments)[~np.broadcast_to(
-        ENCODER_MASK[:, None], alignments.shape)] == 0)
+    assert logits.shape == (3, 5, VOCAB) and np.all(
+        np.asarray(alignments)[~np.broadcast_to(ENCODER_MASK[:, None], alignments.shape)] == 0
+    )
     state = decoder.initial_state(tf.constant(ENCODED), encoder_mask=tf.constant(ENCODER_MASK))
     _DotAttention.offsets.clear()
-    sequences, _ = greedy_search(decoder.step, state, tf.constant([1, 2, 3]), 0, 4, jit_compile=False)
+    sequences, _ = greedy_search(decoder.step, state, tf.constant([1, 2, 3]), end_id=0, max_length=4, jit_compile=False)
     assert sequences.shape == (3, 4)
     assert _DotAttention.offsets  # it received the step as its query offset

@@ -19,8 +19,9 @@ NEXT = np.concatenate([TARGET[:, 1:], np.full((3, 1), 2)], 1).astype("int32")
 
 
 def _decoder(sampling="soft", **kwargs):
-    return AttentionDecoder(keras.layers.LSTMCell(6), BahdanauAttention(5, sampling=sampling), vocabulary_size=9,
-                            embedding_dim=4, **kwargs)
+    return AttentionDecoder(
+        keras.layers.LSTMCell(6), BahdanauAttention(5, sampling=sampling), vocabulary_size=9, embedding_dim=4, **kwargs
+    )
 
 
 def test_a_feature_map_equals_its_flattened_positions():
@@ -47,10 +48,22 @@ def test_a_feature_map_in_the_attention_layer():
 
 @pytest.mark.parametrize("sampling", ["soft", "hard"])
 def test_harness(sampling, tmp_path):
-    init = dict(cell=keras.layers.GRUCell(6), attention=BahdanauAttention(5, sampling=sampling), vocabulary_size=9,
-                embedding_dim=4, doubly_stochastic=0.5, initial_state_from_memory=True)
-    run_layer_test(AttentionDecoder, init, dict(target_ids=TARGET, encoder_outputs=FEATURES), tmp_path=str(tmp_path),
-                   expected_output_shape=(3, 5, 9), mixed_precision=sampling == "soft")
+    init = dict(
+        cell=keras.layers.GRUCell(6),
+        attention=BahdanauAttention(5, sampling=sampling),
+        vocabulary_size=9,
+        embedding_dim=4,
+        doubly_stochastic=0.5,
+        initial_state_from_memory=True,
+    )
+    run_layer_test(
+        AttentionDecoder,
+        init,
+        dict(target_ids=TARGET, encoder_outputs=FEATURES),
+        tmp_path=str(tmp_path),
+        expected_output_shape=(3, 5, 9),
+        mixed_precision=sampling == "soft",
+    )
 
 
 def test_doubly_stochastic_penalty_against_its_formula():
@@ -93,12 +106,16 @@ def test_reinforce_adds_the_papers_surrogate_and_trains_the_scores():
 
 def test_reinforce_and_straight_through_models_fit():
     for sampler in (HardAttention(estimator="reinforce", seed=0), HardAttention(seed=0)):
-        target, features, targets = keras.Input((None,), dtype="int32"), keras.Input((2, 3, 4)), \
-            keras.Input((None,), dtype="int32")
+        target, features, targets = (
+            keras.Input((None,), dtype="int32"),
+            keras.Input((2, 3, 4)),
+            keras.Input((None,), dtype="int32"),
+        )
         decoder = _decoder(sampling=sampler, initial_state_from_memory=True)
         model = keras.Model([target, features, targets], decoder(target, features, targets=targets))
-        model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      jit_compile=True)
+        model.compile(
+            keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True
+        )
         before = [w.numpy().copy() for w in decoder.attention.trainable_weights]
         history = model.fit([TARGET, FEATURES, NEXT], NEXT, epochs=3, verbose=0).history["loss"]
         assert np.all(np.isfinite(history))

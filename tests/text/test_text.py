@@ -9,19 +9,25 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_seqattn.text import Vocabulary
-from keras_seqattn.text import StartEndPacker, Tokenizer
+from keras_seqattn.text import StartEndPacker, Tokenizer, Vocabulary
 
 RAGGED = [[5, 6, 7], [8], [], [9, 10, 11, 12, 13, 14]]
 
 
-@pytest.mark.parametrize("start,end,side,mask", itertools.product([None, 1, [1, 3]], [None, 2, [2, 2]],
-                                                                  ["right", "left"], [False, True]))
+@pytest.mark.parametrize(
+    "start,end,side,mask", itertools.product([None, 1, [1, 3]], [None, 2, [2, 2]], ["right", "left"], [False, True])
+)
 def test_start_end_packer_matches_keras_hub(start, end, side, mask):
     ours = StartEndPacker(5, start_value=start, end_value=end, return_padding_mask=mask, padding_side=side)
-    theirs = keras_hub.layers.StartEndPacker(5, start_value=start, end_value=end, pad_value=0,
-                                             return_padding_mask=mask, padding_side=side,
-                                             _allow_python_workflow=False)  # its tf.data path
+    theirs = keras_hub.layers.StartEndPacker(
+        5,
+        start_value=start,
+        end_value=end,
+        pad_value=0,
+        return_padding_mask=mask,
+        padding_side=side,
+        _allow_python_workflow=False,
+    )  # its tf.data path
     for inputs in (tf.ragged.constant(RAGGED), tf.constant([[5, 6, 7, 8, 9, 10, 11]]), tf.constant([5, 6])):
         for call in ({}, {"add_start_value": False}, {"add_end_value": False}, {"sequence_length": 3}):
             got, expected = ours(inputs, **call), theirs(inputs, **call)
@@ -45,13 +51,16 @@ def test_start_end_packer_in_tf_data_lists_and_config():
     np.testing.assert_array_equal(again(tf.ragged.constant(RAGGED))[0], packer(tf.ragged.constant(RAGGED))[0])
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"sequence_length": 0}, "`sequence_length` must be a positive"),
-    ({"sequence_length": 4, "start_value": "[START]"}, "`start_value` must be None, an int id or a list"),
-    ({"sequence_length": 4, "end_value": [2, 1.5]}, "`end_value` must be None"),
-    ({"sequence_length": 4, "pad_value": None}, "`pad_value` must be an int id. Received: pad_value=None"),
-    ({"sequence_length": 4, "padding_side": "top"}, "`padding_side` must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"sequence_length": 0}, "`sequence_length` must be a positive"),
+        ({"sequence_length": 4, "start_value": "[START]"}, "`start_value` must be None, an int id or a list"),
+        ({"sequence_length": 4, "end_value": [2, 1.5]}, "`end_value` must be None"),
+        ({"sequence_length": 4, "pad_value": None}, "`pad_value` must be an int id. Received: pad_value=None"),
+        ({"sequence_length": 4, "padding_side": "top"}, "`padding_side` must be one of"),
+    ],
+)
 def test_start_end_packer_refuses_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         StartEndPacker(**kwargs)
@@ -75,7 +84,9 @@ def test_vocabulary_maps_tokens_and_ids_both_ways():
     np.testing.assert_array_equal(words.tokens_to_ids(words.ids_to_tokens(every)), every)  # a bijection
     characters = Vocabulary.from_texts(["abc"])
     assert characters.ids_to_tokens(characters.encode(tf.constant(["cab"]))).to_list() == [[b"c", b"a", b"b"]]
-    with pytest.raises(ValueError, match=r"`ids` must be in \[0, 7\) \(the vocabulary's size\). Received: ids from 0 to 7"):
+    with pytest.raises(
+        ValueError, match=r"`ids` must be in \[0, 7\) \(the vocabulary's size\). Received: ids from 0 to 7"
+    ):
         characters.ids_to_tokens([0, 7])
     with pytest.raises(ValueError, match="`ids` must hold integer ids"):
         characters.ids_to_tokens([0.5])

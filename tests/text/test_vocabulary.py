@@ -48,8 +48,9 @@ def test_tables_are_tracked_and_work_in_a_reloaded_saved_model(tmp_path):
     vocabulary = Vocabulary(["a", "b", "c"])
     module = tf.Module()
     module.vocabulary = vocabulary
-    module.encode = tf.function(lambda t: vocabulary.encode(t).to_tensor(),
-                                input_signature=[tf.TensorSpec([None], tf.string)])
+    module.encode = tf.function(
+        lambda t: vocabulary.encode(t).to_tensor(), input_signature=[tf.TensorSpec([None], tf.string)]
+    )
     tf.saved_model.save(module, str(tmp_path))
     reloaded = tf.saved_model.load(str(tmp_path))
     assert reloaded.encode(tf.constant(["cab", "z"])).numpy().tolist() == [[6, 4, 5], [3, 0, 0]]

@@ -4,8 +4,8 @@ TensorFlow only."""
 
 import tensorflow as tf
 
-from keras_seqattn.ops.masks import LOWEST_SCORE
 from keras_seqattn.ops.flash.layout import block_count, blocks, product, unblock
+from keras_seqattn.ops.masks import LOWEST_SCORE
 
 
 class RowBlocks:
@@ -35,7 +35,7 @@ class RowBlocks:
             allowed = (tf.range(tf.shape(key)[2])[None, :] <= i * self.qb + tf.range(self.qb)[:, None])[None, None]
         if self.mask is not None:
             mask = tf.gather(self.mask, i, axis=2) if self.mask_per_query else self.mask[:, :, 0]
-            mask = mask[..., :tf.shape(key)[2]]
+            mask = mask[..., : tf.shape(key)[2]]
             allowed = mask if allowed is None else allowed & mask
         if allowed is None:
             return tf.nn.softmax(scores)
@@ -60,8 +60,7 @@ def rows_forward(rows, query, key, value):
         p = rows.weights(i, tf.gather(queries, i, axis=2), key[:, :, :end])
         return product("bhqk,bhkd->bhqd", p, value[:, :, :end])
 
-    out = tf.map_fn(query_block, tf.range(rows.nq), fn_output_signature=tf.float32,
-                    parallel_iterations=rows.parallel)
+    out = tf.map_fn(query_block, tf.range(rows.nq), fn_output_signature=tf.float32, parallel_iterations=rows.parallel)
     out = unblock(out, rows.q_len)
     return (out if rows.attended is None else out * rows.attended,)
 
@@ -75,8 +74,12 @@ def rows_backward(rows, query, key, value, output, d_output):
 
     def query_block(i, d_queries, d_key, d_value):
         end = rows.keys_of(i)
-        q, d_out, k, v = tf.gather(queries, i, axis=2), tf.gather(d_outputs, i, axis=2), key[:, :, :end], \
-            value[:, :, :end]
+        q, d_out, k, v = (
+            tf.gather(queries, i, axis=2),
+            tf.gather(d_outputs, i, axis=2),
+            key[:, :, :end],
+            value[:, :, :end],
+        )
         p = rows.weights(i, q, k)
         d_value += rows.widen(product("bhqk,bhqd->bhkd", p, d_out))
         d_s = p * (product("bhqd,bhkd->bhqk", d_out, v) - tf.gather(deltas, i, axis=2)[..., None])
@@ -85,6 +88,7 @@ def rows_backward(rows, query, key, value, output, d_output):
 
     d_queries = tf.TensorArray(tf.float32, rows.nq, element_shape=[None] * 4)
     start = (0, d_queries, tf.zeros_like(key, tf.float32), tf.zeros_like(value, tf.float32))
-    _, d_queries, d_key, d_value = tf.while_loop(lambda i, *_: i < rows.nq, query_block, start,
-                                                 parallel_iterations=rows.parallel)
+    _, d_queries, d_key, d_value = tf.while_loop(
+        lambda i, *_: i < rows.nq, query_block, start, parallel_iterations=rows.parallel
+    )
     return unblock(d_queries.stack(), rows.q_len), d_key, d_value

@@ -28,11 +28,10 @@ with the tiles of the attention policy's plan (ops/policy.py).
 import functools
 
 import tensorflow as tf
-
 from tensorflow.python.ops import control_flow_util  # whether a graph is being compiled by XLA
 
-from keras_seqattn.ops.flash.rows import RowBlocks, rows_backward, rows_forward
 from keras_seqattn.ops.flash.layout import block_count, blocks, product, unblock
+from keras_seqattn.ops.flash.rows import RowBlocks, rows_backward, rows_forward
 from keras_seqattn.ops.policy import CAUSAL_ROWS, WHOLE_ROWS
 
 
@@ -41,9 +40,24 @@ def in_xla_context():
     return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
-def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, mask_per_key, query_block,
-                    key_block, parallel_iterations=2, window=None, offset=None, bias=None,
-                    bias_axes=(True, True, True, True), alibi_slopes=None):
+def flash_attention(
+    query,
+    key,
+    value,
+    mask,
+    scale,
+    is_causal,
+    mask_per_query,
+    mask_per_key,
+    query_block,
+    key_block,
+    parallel_iterations=2,
+    window=None,
+    offset=None,
+    bias=None,
+    bias_axes=(True, True, True, True),
+    alibi_slopes=None,
+):
     """query (B, T, H, d), key (B, S, K, d), value (B, S, K, dv), mask (B|1, H|1, T|1, S|1) bool or
     None (`mask_per_query` / `mask_per_key`: its third / fourth axis is T / S, not 1), scale a
     float32 scalar -> (B, T, H, dv). Query row r sits at position r + `offset` (a scalar tensor,
@@ -63,15 +77,34 @@ def flash_attention(query, key, value, mask, scale, is_causal, mask_per_query, m
     if key_block == CAUSAL_ROWS and in_xla_context():  # XLA cannot compile varying key lengths
         key_block = query_block
     if key_block in (WHOLE_ROWS, CAUSAL_ROWS):
-        rows = RowBlocks(tf.shape(query)[2], tf.shape(key)[2], query_block, mask, mask_per_query,
-                         key_block is not None, parallel_iterations)
+        rows = RowBlocks(
+            tf.shape(query)[2],
+            tf.shape(key)[2],
+            query_block,
+            mask,
+            mask_per_query,
+            key_block is not None,
+            parallel_iterations,
+        )
         attend = _differentiable(functools.partial(rows_forward, rows), functools.partial(rows_backward, rows))
         output = attend(query, key, value)
     else:
-        tiles = _Tiles(tf.shape(query)[2], tf.shape(key)[2], query_block, key_block, is_causal, mask,
-                       mask_per_query, mask_per_key, parallel_iterations, window,
-                       tf.zeros([], tf.int32) if offset is None else tf.cast(offset, tf.int32),
-                       bias, bias_axes, alibi_slopes)
+        tiles = _Tiles(
+            tf.shape(query)[2],
+            tf.shape(key)[2],
+            query_block,
+            key_block,
+            is_causal,
+            mask,
+            mask_per_query,
+            mask_per_key,
+            parallel_iterations,
+            window,
+            tf.zeros([], tf.int32) if offset is None else tf.cast(offset, tf.int32),
+            bias,
+            bias_axes,
+            alibi_slopes,
+        )
         attend = _differentiable(functools.partial(_forward, tiles), functools.partial(_backward, tiles))
         output = attend(query, key, value, *([] if bias is None else [tf.cast(bias, tf.float32)]))
     return tf.cast(tf.transpose(output, [0, 2, 1, 3]), dtype)
@@ -82,8 +115,23 @@ class _Tiles:
     a key block meets (the band of causality and the window), and each tile's scores (bias,
     ALiBi) and mask."""
 
-    def __init__(self, q_len, k_len, query_block, key_block, is_causal, mask, mask_per_query, mask_per_key,
-                 parallel, window, offset, bias, bias_axes, alibi_slopes):
+    def __init__(
+        self,
+        q_len,
+        k_len,
+        query_block,
+        key_block,
+        is_causal,
+        mask,
+        mask_per_query,
+        mask_per_key,
+        parallel,
+        window,
+        offset,
+        bias,
+        bias_axes,
+        alibi_slopes,
+    ):
         self.q_len, self.k_len, self.parallel = q_len, k_len, parallel
         self.qb, self.kb, self.is_causal, self.window, self.offset = query_block, key_block, is_causal, window, offset
         self.nq, self.nk = block_count(q_len, query_block), block_count(k_len, key_block)
@@ -210,8 +258,7 @@ def _forward(tiles, query, key, value, bias=None):
     def query_block(i):
         q = tf.gather(queries, i, axis=2)  # (B, H, qb, d)
         rows = tf.shape(q)[:3]
-        start = (0, tf.fill(rows, -float("inf")), tf.zeros(rows),
-                 tf.zeros(tf.concat([rows, tf.shape(values)[-1:]], 0)))
+        start = (0, tf.fill(rows, -float("inf")), tf.zeros(rows), tf.zeros(tf.concat([rows, tf.shape(values)[-1:]], 0)))
 
         def key_block(j, m, total, out):
             scores = tiles.scores(i, j, product("bhqd,bhkd->bhqk", q, tf.gather(keys, j, axis=2)), bias)
@@ -223,18 +270,27 @@ def _forward(tiles, query, key, value, bias=None):
             new_out = out * rescale[..., None] + product("bhqk,bhkd->bhqd", p, tf.gather(values, j, axis=2))
             new_total = total * rescale + tf.reduce_sum(p, axis=-1)
             # The loop keeps the shapes it started with (a block of one row is known statically).
-            return j + 1, tf.ensure_shape(m_new, m.shape), tf.ensure_shape(new_total, total.shape), \
-                tf.ensure_shape(new_out, out.shape)
+            return (
+                j + 1,
+                tf.ensure_shape(m_new, m.shape),
+                tf.ensure_shape(new_total, total.shape),
+                tf.ensure_shape(new_out, out.shape),
+            )
 
         first, end = tiles.key_range(i)
-        _, m, total, out = tf.while_loop(lambda j, *_: j < end, key_block, (first, *start[1:]),
-                                         parallel_iterations=tiles.parallel)
+        _, m, total, out = tf.while_loop(
+            lambda j, *_: j < end, key_block, (first, *start[1:]), parallel_iterations=tiles.parallel
+        )
         attended = total > 0
         out = out / tf.where(attended, total, 1.0)[..., None]  # empty rows: 0
         return out, tf.where(attended, m + tf.math.log(tf.where(attended, total, 1.0)), float("inf"))
 
-    out, log_sum = tf.map_fn(query_block, tf.range(tiles.nq), fn_output_signature=(tf.float32, tf.float32),
-                            parallel_iterations=tiles.parallel)
+    out, log_sum = tf.map_fn(
+        query_block,
+        tf.range(tiles.nq),
+        fn_output_signature=(tf.float32, tf.float32),
+        parallel_iterations=tiles.parallel,
+    )
     return unblock(out, tiles.q_len), unblock(log_sum, tiles.q_len)
 
 
@@ -269,8 +325,9 @@ def _backward(tiles, query, key, value, *rest):
 
         first, end = tiles.query_range(j)
         start = (first, d_queries, tf.zeros_like(k, tf.float32), tf.zeros_like(v, tf.float32), d_bias)
-        _, d_queries, d_k, d_v, d_bias = tf.while_loop(lambda i, *_: i < end, query_block, start,
-                                                       parallel_iterations=tiles.parallel)
+        _, d_queries, d_k, d_v, d_bias = tf.while_loop(
+            lambda i, *_: i < end, query_block, start, parallel_iterations=tiles.parallel
+        )
         d_keys = tf.tensor_scatter_nd_update(d_keys, [[j]], d_k[None])
         d_values = tf.tensor_scatter_nd_update(d_values, [[j]], d_v[None])
         return j + 1, d_queries, d_keys, d_values, d_bias
@@ -278,19 +335,27 @@ def _backward(tiles, query, key, value, *rest):
     block_major = [2, 0, 1, 3, 4]  # (B, H, n, block, d) -> (n, B, H, block, d)
     d_bias = ()
     if bias is not None:  # (nq|1, nk|1, B|1, H|1, qb|1, kb|1)
-        d_bias = tf.zeros(tf.concat([[tiles.nq if tiles.bias_per_query else 1, tiles.nk if tiles.bias_per_key else 1],
-                                     tf.shape(bias)[:2], [tiles.qb if tiles.bias_per_query else 1,
-                                                          tiles.kb if tiles.bias_per_key else 1]], 0))
+        d_bias = tf.zeros(
+            tf.concat(
+                [
+                    [tiles.nq if tiles.bias_per_query else 1, tiles.nk if tiles.bias_per_key else 1],
+                    tf.shape(bias)[:2],
+                    [tiles.qb if tiles.bias_per_query else 1, tiles.kb if tiles.bias_per_key else 1],
+                ],
+                0,
+            )
+        )
     start = (0, *(tf.zeros_like(tf.transpose(x, block_major), tf.float32) for x in (queries, keys, values)), d_bias)
-    _, d_queries, d_keys, d_values, d_bias = tf.while_loop(lambda j, *_: j < tiles.nk, key_block, start,
-                                                           parallel_iterations=tiles.parallel)
+    _, d_queries, d_keys, d_values, d_bias = tf.while_loop(
+        lambda j, *_: j < tiles.nk, key_block, start, parallel_iterations=tiles.parallel
+    )
     grads = (unblock(d_queries, tiles.q_len), unblock(d_keys, tiles.k_len), unblock(d_values, tiles.k_len))
     if bias is None:
         return grads
     d_bias = tf.transpose(d_bias, [2, 3, 0, 4, 1, 5])  # (B|1, H|1, nq|1, qb|1, nk|1, kb|1)
     shape = tf.shape(d_bias)
     d_bias = tf.reshape(d_bias, tf.stack([shape[0], shape[1], shape[2] * shape[3], shape[4] * shape[5]]))
-    return (*grads, d_bias[:, :, :tf.shape(bias)[2], :tf.shape(bias)[3]])
+    return (*grads, d_bias[:, :, : tf.shape(bias)[2], : tf.shape(bias)[3]])
 
 
 def _reduce_to(tile, bias_axes):
