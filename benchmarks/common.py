@@ -16,6 +16,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import keras
 import tensorflow as tf
 
+import keras_seqattn as ksa
+
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -35,6 +37,8 @@ def machine():
         "cpu": cpu,
         "cores": os.cpu_count(),
         "vector_extensions": [x for x in _VECTOR_EXTENSIONS if x in flags],
+        "onednn": ksa.ops.onednn_enabled(),
+        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "python": platform.python_version(),
@@ -126,7 +130,8 @@ def write(name, rows, columns, title, notes=""):
         "",
         f"Machine: {info['cpu']}, {info['cores']} cores "
         f"({', '.join(info['vector_extensions']) or 'no AVX2'}); TensorFlow "
-        f"{info['tensorflow']}, Keras {info['keras']}, Python {info['python']}.",
+        f"{info['tensorflow']}, Keras {info['keras']}, Python {info['python']}; oneDNN "
+        f"{_onednn(info)}.",
         "",
     ]
     if notes:
@@ -137,6 +142,12 @@ def write(name, rows, columns, title, notes=""):
     with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _onednn(info):
+    state = {True: "on", False: "off", None: "unknown"}[info["onednn"]]
+    chosen = info["TF_ENABLE_ONEDNN_OPTS"]
+    return f"{state} (TF_ENABLE_ONEDNN_OPTS={chosen})" if chosen is not None else f"{state} (TensorFlow's default)"
 
 
 def _show(value):

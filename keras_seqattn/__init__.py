@@ -1,7 +1,9 @@
 """keras_seqattn: drop-in Keras 3 layers for sequence attention on TensorFlow.
 
 Importing the package imports every subpackage, so that every serializable class it defines is
-registered with Keras (a `.keras` file holding any of them loads after `import keras_seqattn`)."""
+registered with Keras (a `.keras` file holding any of them loads after `import keras_seqattn`).
+On an x86 CPU where TensorFlow started with its oneDNN optimisations off although they help there,
+it logs once what to set (`keras_seqattn.ops.onednn_advice`); it never changes the setting itself."""
 
 from keras_seqattn import decoding as decoding
 from keras_seqattn import deprecation as _deprecation
@@ -23,7 +25,10 @@ from keras_seqattn.layers.rotary_embedding import RotaryEmbedding as RotaryEmbed
 from keras_seqattn.layers.scaled_dot_product import ScaledDotProduct as ScaledDotProduct
 from keras_seqattn.layers.transformer_decoder import TransformerDecoder as TransformerDecoder
 from keras_seqattn.layers.transformer_encoder import TransformerEncoder as TransformerEncoder
+from keras_seqattn.ops.tuning import advise_once as _advise_once
 from keras_seqattn.version import __version__ as __version__
+
+_advise_once()
 
 
 def _hard_sampler():

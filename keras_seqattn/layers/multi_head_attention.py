@@ -329,16 +329,16 @@ class MultiHeadAttention(keras.layers.Layer):
         )
         return result if return_attention_scores else (result, None)
 
-    def _attend(self, query, key, value, mask, training, return_attention_scores, causal, offset):
+    def _attend(self, query, key, value, mask, training, return_attention_scores, is_causal, offset):
         """Attention over the projected sequences with the layer's window and ALiBi, causal with
-        `causal`, the queries at `offset` among the keys (None: 0)."""
+        `is_causal`, the queries at `offset` among the keys (None: 0)."""
         slopes = None if self.alibi_bias_max is None else alibi_slopes(self.num_heads, self.alibi_bias_max)
         result = scaled_dot_product_attention(
             query,
             key,
             value,
             mask=mask,
-            is_causal=causal,
+            is_causal=is_causal,
             dropout_rate=self.dropout,
             training=training,
             seed=self.seed_generator,

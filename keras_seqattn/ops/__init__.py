@@ -28,6 +28,9 @@ from keras_seqattn.ops.rnn_attention import additive_attention as additive_atten
 from keras_seqattn.ops.rnn_attention import dot_attention as dot_attention
 from keras_seqattn.ops.scores import additive_score as additive_score
 from keras_seqattn.ops.scores import dot_score as dot_score
+from keras_seqattn.ops.tuning import cpu_flags as cpu_flags
 from keras_seqattn.ops.tuning import cpu_model as cpu_model
 from keras_seqattn.ops.tuning import load_policy as load_policy
+from keras_seqattn.ops.tuning import onednn_advice as onednn_advice
+from keras_seqattn.ops.tuning import onednn_enabled as onednn_enabled
 from keras_seqattn.ops.tuning import save_policy as save_policy

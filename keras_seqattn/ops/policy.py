@@ -143,7 +143,8 @@ class AttentionPolicy:
             raise ValueError(f"`kind` must be 'cpu', 'gpu' or 'tpu'. Received: kind={kind!r}")
         if kind == "cpu":
             return cls()
-        # On accelerators everything compiles with XLA, and memory is what the flash path saves.
+        # On accelerators everything compiles with XLA, and memory is what the flash path saves: a
+        # choice that no GPU or TPU run has measured yet (benchmarks/accelerator_check.py will).
         return cls(
             training_budget=256 * 1024 * 1024,
             causal_kind="online",

@@ -1,19 +1,25 @@
-"""Tuning the attention policy to this machine, and the policy file it writes: `cpu_model`,
-`load_policy`, `save_policy` and the tuner behind `python -m keras_seqattn.tune`.
+"""Tuning to this machine: the facts of the CPU (`cpu_model`, `cpu_flags`, whether TensorFlow's
+oneDNN optimisations are on), the policy file (`load_policy`, `save_policy`) and the tuner behind
+`python -m keras_seqattn.tune`.
 
 The tuner times, on this machine, forward and forward+backward attention (batch 1, 8 heads of 64,
 float32) at two lengths for each candidate setting of the flash path: the causal kind and tiles,
 the whole-row budget and whether the causal tiles compile with XLA. Each setting is tried against
 the defaults, the best kept when it is faster by more than the noise, and the result written where
 `get_policy()` finds it (~/.keras_seqattn/policy.json, or $KERAS_SEQATTN_POLICY) with this CPU's
-model: on another CPU the file is ignored. The files are pure Python; the tuner runs TensorFlow.
+model: on another CPU the file is ignored. It also times attention under both oneDNN settings,
+each in a fresh process (the setting is read when TensorFlow starts), and reports the ratio. The
+files are pure Python; the tuner and the oneDNN check run TensorFlow.
 """
 
 import dataclasses
 import json
+import logging
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 from keras_seqattn.ops.policy import AttentionPolicy, default_policy
@@ -43,6 +49,64 @@ def cpu_model():
             return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         return platform.processor() or "unknown"
+
+
+def cpu_flags():
+    """The CPU's feature flags (`/proc/cpuinfo`), as a set; empty where they cannot be read.
+
+    Example:
+    >>> isinstance(ksa.ops.cpu_flags(), set)
+    True
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next(line.split(":", 1)[1].split() for line in f if line.startswith("flags")))
+    except (OSError, StopIteration):
+        return set()
+
+
+def onednn_enabled():
+    """Whether TensorFlow runs its oneDNN optimisations in this process (decided when TensorFlow
+    starts: `TF_ENABLE_ONEDNN_OPTS`, else on by default only on CPUs with AVX-512 VNNI/BF16 or
+    AMX), or None where TensorFlow does not say.
+
+    Example:
+    >>> ksa.ops.onednn_enabled() in (True, False, None)
+    True
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def onednn_advice():
+    """What to set, when oneDNN is off on an x86 CPU with AVX2 and the user has not chosen
+    (`TF_ENABLE_ONEDNN_OPTS` unset); else None. The figures behind it: benchmarks/README.md.
+
+    Example:
+    >>> ksa.ops.onednn_advice() is None or "TF_ENABLE_ONEDNN_OPTS=1" in ksa.ops.onednn_advice()
+    True
+    """
+    if "TF_ENABLE_ONEDNN_OPTS" in os.environ or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    if "avx2" not in cpu_flags() or onednn_enabled() is not False:
+        return None
+    return (
+        "TensorFlow's oneDNN optimisations are off on this CPU (AVX2 without AVX-512 VNNI/BF16 or AMX). "
+        "Setting TF_ENABLE_ONEDNN_OPTS=1 before TensorFlow is imported made attention 2-3x faster on such a "
+        "CPU (keras_seqattn's benchmarks/README.md); `python -m keras_seqattn.tune` measures it here. "
+        "Set TF_ENABLE_ONEDNN_OPTS=0 to keep it off and silence this."
+    )
+
+
+def advise_once():
+    """Log `onednn_advice()` once per process, as a warning of the "keras_seqattn" logger."""
+    advice = onednn_advice()
+    if advice and not getattr(advise_once, "done", False):
+        advise_once.done = True
+        logging.getLogger("keras_seqattn").warning(advice)
 
 
 def load_policy(path=None):
@@ -116,6 +180,49 @@ def _time(policy, causal, length, repeats):
     return sum(seconds)
 
 
+_ONEDNN_CHILD = """
+import statistics, sys, time
+import tensorflow as tf
+from keras_seqattn.ops.attention import scaled_dot_product_attention
+from keras_seqattn.ops.tuning import onednn_enabled
+length, repeats = int(sys.argv[1]), int(sys.argv[2])
+q, k, v = (tf.random.normal((1, length, 8, 64), seed=i) for i in range(3))
+@tf.function
+def step():
+    with tf.GradientTape() as tape:
+        tape.watch([q, k, v])
+        out = scaled_dot_product_attention(q, k, v, is_causal=True)
+    return tape.gradient(out, [q, k, v], output_gradients=tf.ones_like(out))
+step()
+times = []
+for _ in range(repeats):
+    start = time.perf_counter()
+    [g.numpy() for g in step()]
+    times.append(time.perf_counter() - start)
+print(onednn_enabled(), statistics.median(times))
+"""
+
+
+def time_onednn(length=2048, repeats=3):
+    """Causal attention forward+backward at `length` (batch 1, 8 heads of 64) with oneDNN off and
+    on, each in a fresh process: `{False: seconds, True: seconds}` (the median of `repeats`)."""
+    seconds = {}
+    for setting in ("0", "1"):
+        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        result = subprocess.run(
+            [sys.executable, "-c", _ONEDNN_CHILD, str(length), str(repeats)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        if result.returncode:
+            raise RuntimeError(result.stderr[-2000:])
+        enabled, median = result.stdout.split()[-2:]
+        seconds[enabled == "True"] = float(median)
+    return seconds
+
+
 def tune(repeats=3, margin=0.05, log=print):
     """The tuned policy: for each group of candidates, the fastest setting (summed over the
     lengths, forward plus forward+backward) unless the default is within `margin` of it."""
@@ -149,3 +256,10 @@ def main(argv=None):
     path = save_policy(policy, args.path)
     print(f"tuned in {time.perf_counter() - start:.0f} s: {policy}")
     print(f"written to {path}")
+    seconds = time_onednn(repeats=args.repeats)
+    print(
+        f"oneDNN (causal attention forward+backward, L = 2048): off {seconds[False] * 1000:.0f} ms, "
+        f"on {seconds[True] * 1000:.0f} ms ({seconds[False] / seconds[True]:.2f}x with it on); "
+        f"this process runs with it {'on' if onednn_enabled() else 'off'}"
+        + ("" if "TF_ENABLE_ONEDNN_OPTS" in os.environ else " (TensorFlow's default for this CPU)")
+    )

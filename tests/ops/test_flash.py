@@ -266,3 +266,33 @@ def test_online_tiles_beyond_whole_rows_take_size_one_key_axes():
     dense = ops.scaled_dot_product_attention(query, key, value, mask=mask, flash_attention=False)
     np.testing.assert_allclose(flash, dense, atol=1e-5)
     assert np.all(flash.numpy()[0, 1] == 0)
+
+
+@pytest.mark.parametrize("offset", [1, 5, S - T])
+@pytest.mark.parametrize("mask_kind", ["none", "padding"])
+def test_causal_gradients_with_a_query_offset_equal_the_dense_path(offset, mask_kind):
+    # Prefill and cached training: the queries sit at offset.. among the keys. The plan sends an
+    # offset to the online tiles whatever the policy's causal kind; both policies are checked.
+    query, key, value = _inputs()
+    mask = _masks()[mask_kind]
+    results = {}
+    for name, policy in [("dense", None), ("online", TINY["online"]), ("causal_rows", TINY["causal_rows"])]:
+        with tf.GradientTape() as tape:
+            tape.watch([query, key, value])
+            output = ops.scaled_dot_product_attention(
+                query,
+                key,
+                value,
+                mask=mask,
+                is_causal=True,
+                query_offset=offset,
+                flash_attention=policy is not None,
+                policy=policy,
+            )
+            loss = tf.reduce_sum(output * tf.sin(output))
+        results[name] = (output, *tape.gradient(loss, [query, key, value]))
+    for name in ("online", "causal_rows"):
+        for got, want in zip(results[name], results["dense"]):
+            np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-5)
+    # Query i sees keys up to offset + i: the last keys get no gradient from the first queries alone.
+    assert np.any(results["dense"][2].numpy()[:, offset + T :] == 0) or offset + T >= S

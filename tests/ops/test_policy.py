@@ -186,3 +186,33 @@ def test_old_spellings_warn_and_still_work(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert ops.load_policy(str(path)).flash_min_scores == 16
+
+
+def test_onednn_advice_only_where_it_is_off_on_avx2_and_unchosen(monkeypatch, caplog):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    monkeypatch.setattr(tuning.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(tuning, "cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setattr(tuning, "onednn_enabled", lambda: False)
+    assert "TF_ENABLE_ONEDNN_OPTS=1" in ops.onednn_advice()
+    monkeypatch.setattr(tuning.advise_once, "done", False, raising=False)
+    with caplog.at_level("WARNING", logger="keras_seqattn"):
+        tuning.advise_once()
+        tuning.advise_once()
+    assert [r.getMessage() for r in caplog.records].count(ops.onednn_advice()) == 1  # once per process
+    monkeypatch.setattr(tuning, "onednn_enabled", lambda: True)  # already on
+    assert ops.onednn_advice() is None
+    monkeypatch.setattr(tuning, "onednn_enabled", lambda: False)
+    monkeypatch.setattr(tuning, "cpu_flags", lambda: {"sse4_2"})  # no AVX2: not measured to help
+    assert ops.onednn_advice() is None
+    monkeypatch.setattr(tuning, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # the user chose
+    assert ops.onednn_advice() is None
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    monkeypatch.setattr(tuning.platform, "machine", lambda: "aarch64")
+    assert ops.onednn_advice() is None
+
+
+def test_the_onednn_setting_is_read_and_timed_in_fresh_processes():
+    seconds = tuning.time_onednn(length=128, repeats=1)
+    # Each child reports the setting TensorFlow started with: one off, one on.
+    assert set(seconds) == {False, True} and all(value > 0 for value in seconds.values())
