@@ -198,14 +198,15 @@ class Sampler:
 
     @staticmethod
     def run(body, start):
-        """Run `body` from `start` until the buffer is full or every row has finished."""
+        """Run `body` from `start` until the buffer is full or every row has finished; return what
+        the result is made of (not the state: a compiled search would copy the caches out)."""
         total = tf.shape(start["buffer"])[-1]
         (done,) = tf.while_loop(
             lambda loop: (loop["step"] < total - 1) & ~tf.reduce_all(loop["finished"]),
             lambda loop: (contract.keep_shapes(body(loop), loop),),
             (start,),
         )
-        return done
+        return {name: done[name] for name in ("buffer", "scores", "ends", "attention")}
 
     def loop(
         self,
