@@ -31,6 +31,8 @@ SLOW = (
     "_harness",
     "test_forward_backward_never_holds_a_score_matrix",
     "test_a_server_compiles_once_per_power_of_two_bucket",
+    "test_the_onednn_setting_is_read_and_timed_in_fresh_processes",
+    "test_the_tuner_times_an_rnn_attention_step_with_and_without_xla",
 )
 
 

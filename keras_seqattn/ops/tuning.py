@@ -240,26 +240,3 @@ def tune(repeats=3, margin=0.05, log=print):
         if best_seconds < (1 - margin) * current:
             policy = best
     return dataclasses.replace(policy, device=f"tuned:{cpu_model()}")
-
-
-def main(argv=None):
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Tune the attention policy on this machine.")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--path", default=None, help="where to write the policy (default: ~/.keras_seqattn/policy.json)"
-    )
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    policy = tune(args.repeats)
-    path = save_policy(policy, args.path)
-    print(f"tuned in {time.perf_counter() - start:.0f} s: {policy}")
-    print(f"written to {path}")
-    seconds = time_onednn(repeats=args.repeats)
-    print(
-        f"oneDNN (causal attention forward+backward, L = 2048): off {seconds[False] * 1000:.0f} ms, "
-        f"on {seconds[True] * 1000:.0f} ms ({seconds[False] / seconds[True]:.2f}x with it on); "
-        f"this process runs with it {'on' if onednn_enabled() else 'off'}"
-        + ("" if "TF_ENABLE_ONEDNN_OPTS" in os.environ else " (TensorFlow's default for this CPU)")
-    )

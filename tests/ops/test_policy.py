@@ -216,3 +216,10 @@ def test_the_onednn_setting_is_read_and_timed_in_fresh_processes():
     seconds = tuning.time_onednn(length=128, repeats=1)
     # Each child reports the setting TensorFlow started with: one off, one on.
     assert set(seconds) == {False, True} and all(value > 0 for value in seconds.values())
+
+
+def test_the_tuner_times_an_rnn_attention_step_with_and_without_xla():
+    from keras_seqattn.tune import time_rnn_compile
+
+    seconds = time_rnn_compile(repeats=1, batch=2, steps=3, units=4, vocabulary=7)
+    assert set(seconds) == {False, True} and all(value > 0 for value in seconds.values())
