@@ -60,7 +60,10 @@ def legacy_arguments(positional=(), renamed=None):
                 if old in kwargs:
                     warn(f"`{name}({old}=...)`", f"`{new}=`")
                     if new in kwargs:
-                        raise ValueError(f"Give `{new}` or its old name `{old}`, not both.")
+                        raise ValueError(
+                            f"Give `{new}` or its old name `{old}`, not both. "
+                            f"Received: {new}={kwargs[new]!r}, {old}={kwargs[old]!r}"
+                        )
                     kwargs[new] = kwargs.pop(old)
             return function(*args, **kwargs)
 
